@@ -1,0 +1,154 @@
+"""Connections (accounts at providers): validation, storage with encrypted credentials, and the
+masked form the management API shows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from omniroute.accounts.vault import Vault, mask
+from omniroute.providers import Connection
+
+TABLE = "provider_connections"
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601, the format of every timestamp column."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_url(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+class ConnectionFields(BaseModel):
+    """Fields a user may set on a connection; camelCase on the wire, like the rest of /api."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
+    )
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    priority: int | None = Field(None, ge=0, le=1_000_000)
+    is_active: bool | None = None
+    default_model: str | None = Field(None, max_length=300)
+    base_url: str | None = Field(None, max_length=2000)
+    api_key: str | None = Field(None, min_length=1, max_length=10_000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str | None) -> str | None:
+        return check_url(value)
+
+
+class ConnectionCreate(ConnectionFields):
+    """A new connection: the provider is required; the credentials are checked by its flow."""
+
+    provider: str = Field(min_length=1, max_length=100)
+
+
+def to_api(row: dict[str, Any]) -> dict[str, Any]:
+    """The management-API view of a stored connection. The credential is only ever masked."""
+    return {
+        "id": row["id"],
+        "provider": row["provider"],
+        "name": row["name"],
+        "apiKey": row["secret_mask"],
+        "priority": row["priority"],
+        "isActive": bool(row["is_active"]),
+        "defaultModel": row["default_model"],
+        "baseUrl": row["base_url"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
+
+
+def list_rows(db: sqlite_utils.Database, provider: str | None = None) -> list[dict[str, Any]]:
+    """Stored connections in routing order: provider, then priority, then age."""
+    where, args = ("provider = ?", [provider]) if provider else (None, [])
+    return list(db[TABLE].rows_where(where, args, order_by="provider, priority, created_at, id"))
+
+
+def get_row(db: sqlite_utils.Database, connection_id: str) -> dict[str, Any] | None:
+    """One stored connection, or None."""
+    rows = list(db[TABLE].rows_where("id = ?", [connection_id]))
+    return rows[0] if rows else None
+
+
+def insert(
+    db: sqlite_utils.Database, vault: Vault, fields: ConnectionCreate, secret: str
+) -> dict[str, Any]:
+    """Store a new connection with its credential encrypted. Returns the stored row."""
+    stamp = now_iso()
+    row = {
+        "id": uuid.uuid4().hex[:12],
+        "provider": fields.provider,
+        "name": fields.name or fields.provider,
+        "secret": vault.encrypt(secret),
+        "secret_mask": mask(secret),
+        "priority": fields.priority if fields.priority is not None else 0,
+        "is_active": 1 if fields.is_active is None or fields.is_active else 0,
+        "default_model": fields.default_model,
+        "base_url": fields.base_url,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    db.table(TABLE).insert(row)
+    return row
+
+
+def update(
+    db: sqlite_utils.Database,
+    vault: Vault,
+    connection_id: str,
+    fields: ConnectionFields,
+    secret: str | None,
+) -> dict[str, Any] | None:
+    """Apply the fields that were given. Returns the updated row, or None if it does not exist."""
+    if get_row(db, connection_id) is None:
+        return None
+    given = fields.model_dump(exclude_unset=True, exclude={"api_key"})
+    changes: dict[str, Any] = {"updated_at": now_iso()}
+    for key, value in given.items():
+        changes[key] = int(value) if key == "is_active" else value
+    if "name" in changes and not changes["name"]:
+        del changes["name"]
+    if secret is not None:
+        changes["secret"] = vault.encrypt(secret)
+        changes["secret_mask"] = mask(secret)
+    db.table(TABLE).update(connection_id, changes)
+    return get_row(db, connection_id)
+
+
+def delete(db: sqlite_utils.Database, connection_id: str) -> bool:
+    """Remove a connection. Returns whether it existed."""
+    if get_row(db, connection_id) is None:
+        return False
+    db.table(TABLE).delete(connection_id)
+    return True
+
+
+def load(db: sqlite_utils.Database, vault: Vault) -> list[Connection]:
+    """Every connection with its credential decrypted, for the in-memory routing index."""
+    return [
+        Connection(
+            id=row["id"],
+            provider=row["provider"],
+            name=row["name"],
+            api_key=vault.decrypt(row["secret"]),
+            priority=row["priority"],
+            is_active=bool(row["is_active"]),
+            default_model=row["default_model"],
+            base_url=row["base_url"],
+        )
+        for row in list_rows(db)
+    ]

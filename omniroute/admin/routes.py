@@ -1,0 +1,298 @@
+"""``/api/*``: login, plugins, connections, provider nodes, client keys and usage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from omniroute.accounts import client_keys, connections, nodes
+from omniroute.accounts.checks import check_connection
+from omniroute.admin import config_ops
+from omniroute.admin.sessions import COOKIE, stored_password_hash, verify_password
+from omniroute.appkeys import (
+    GATEWAY,
+    HTTP_SESSION,
+    PLUGIN_MANAGER,
+    REGISTRY,
+    SECRETS,
+    SESSIONS,
+    SETTINGS,
+    STORE,
+)
+from omniroute.errors import BadRequest, ErrorKind, GatewayError
+from omniroute.ledger import queries
+from omniroute.plugins import describe_plugins
+from omniroute.providers import Connection
+from omniroute.reload import reload_index
+
+PUBLIC = frozenset({"/api/auth/login", "/api/auth/status"})
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer (orjson)."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def not_found(what: str, ident: str) -> GatewayError:
+    """A 404 for a missing management object."""
+    return GatewayError(ErrorKind.NOT_FOUND, f"{what} '{ident}' not found", code="not_found")
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body; malformed JSON is a 400."""
+    raw = await request.read()
+    try:
+        return orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+
+
+def _error(err: GatewayError) -> web.Response:
+    body = {
+        "error": {
+            "message": err.message,
+            "type": err.kind.value,
+            "code": err.code or err.kind.value,
+            "param": err.param,
+        }
+    }
+    return json_response(body, err.status)
+
+
+@web.middleware
+async def api_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Require a dashboard session on ``/api/*`` and render errors in the API's shape."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        if request.path not in PUBLIC and not request.app[SESSIONS].valid(
+            request.cookies.get(COOKIE)
+        ):
+            raise GatewayError(
+                ErrorKind.AUTH, "login required: POST /api/auth/login", code="login_required"
+            )
+        return await handler(request)
+    except GatewayError as err:
+        return _error(err)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(GatewayError(ErrorKind.TOO_LARGE, "request body too large"))
+
+
+# -- auth ---------------------------------------------------------------------------------------
+
+
+async def login(request: web.Request) -> web.Response:
+    data = await json_body(request)
+    password = data.get("password") if isinstance(data, dict) else None
+    if not isinstance(password, str) or not password:
+        raise BadRequest("'password' is required", param="password")
+    stored = await request.app[STORE].call(stored_password_hash)
+    if stored is None or not verify_password(password, stored):
+        raise GatewayError(ErrorKind.AUTH, "wrong password", code="invalid_password")
+    sessions = request.app[SESSIONS]
+    response = json_response({"authenticated": True})
+    response.set_cookie(
+        COOKIE,
+        sessions.issue(),
+        max_age=sessions.lifetime,
+        httponly=True,
+        samesite="Lax",
+        secure=request.app[SETTINGS].auth_cookie_secure,
+        path="/",
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    response = json_response({"authenticated": False})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+async def auth_status(request: web.Request) -> web.Response:
+    authenticated = request.app[SESSIONS].valid(request.cookies.get(COOKIE))
+    return json_response({"authenticated": authenticated})
+
+
+# -- plugins ------------------------------------------------------------------------------------
+
+
+async def list_plugins(request: web.Request) -> web.Response:
+    return json_response(describe_plugins(request.app[PLUGIN_MANAGER], request.app[REGISTRY]))
+
+
+# -- connections --------------------------------------------------------------------------------
+
+
+async def list_connections(request: web.Request) -> web.Response:
+    provider = request.query.get("provider")
+    rows = await request.app[STORE].call(connections.list_rows, provider)
+    return json_response([connections.to_api(r) for r in rows])
+
+
+async def create_connection(request: web.Request) -> web.Response:
+    data = await json_body(request)
+    app = request.app
+    created = await app[STORE].call(
+        config_ops.create_connection, app[REGISTRY], app[SECRETS].vault, data
+    )
+    await reload_index(app)
+    return json_response(created, 201)
+
+
+async def get_connection(request: web.Request) -> web.Response:
+    ident = request.match_info["id"]
+    row = await request.app[STORE].call(connections.get_row, ident)
+    if row is None:
+        raise not_found("connection", ident)
+    return json_response(connections.to_api(row))
+
+
+async def update_connection(request: web.Request) -> web.Response:
+    ident = request.match_info["id"]
+    data = await json_body(request)
+    app = request.app
+    updated = await app[STORE].call(
+        config_ops.update_connection, app[REGISTRY], app[SECRETS].vault, ident, data
+    )
+    if updated is None:
+        raise not_found("connection", ident)
+    await reload_index(app)
+    return json_response(updated)
+
+
+async def delete_connection(request: web.Request) -> web.Response:
+    ident = request.match_info["id"]
+    if not await request.app[STORE].call(connections.delete, ident):
+        raise not_found("connection", ident)
+    await reload_index(request.app)
+    return json_response({"deleted": ident})
+
+
+async def test_connection(request: web.Request) -> web.Response:
+    ident = request.match_info["id"]
+    app = request.app
+    conn: Connection | None = app[GATEWAY].index.all_connections.get(ident)
+    if conn is None:
+        raise not_found("connection", ident)
+    provider = app[GATEWAY].index.providers.get(conn.provider)
+    if provider is None:
+        raise BadRequest(f"provider '{conn.provider}' is not installed", param="provider")
+    result = await check_connection(app[HTTP_SESSION], provider, conn)
+    return json_response(result)
+
+
+# -- provider nodes -----------------------------------------------------------------------------
+
+
+async def list_nodes(request: web.Request) -> web.Response:
+    rows = await request.app[STORE].call(nodes.list_rows)
+    return json_response([nodes.to_api(r) for r in rows])
+
+
+async def create_node(request: web.Request) -> web.Response:
+    data = await json_body(request)
+    created = await request.app[STORE].call(config_ops.create_node, request.app[REGISTRY], data)
+    await reload_index(request.app)
+    return json_response(created, 201)
+
+
+async def update_node(request: web.Request) -> web.Response:
+    ident = request.match_info["id"]
+    data = await json_body(request)
+    updated = await request.app[STORE].call(
+        config_ops.update_node, request.app[REGISTRY], ident, data
+    )
+    if updated is None:
+        raise not_found("provider node", ident)
+    await reload_index(request.app)
+    return json_response(updated)
+
+
+async def delete_node(request: web.Request) -> web.Response:
+    ident = request.match_info["id"]
+    if not await request.app[STORE].call(nodes.delete, ident):
+        raise not_found("provider node", ident)
+    await reload_index(request.app)
+    return json_response({"deleted": ident})
+
+
+# -- client keys --------------------------------------------------------------------------------
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    rows = await request.app[STORE].call(client_keys.list_rows)
+    return json_response([client_keys.to_api(r) for r in rows])
+
+
+async def create_key(request: web.Request) -> web.Response:
+    data = await json_body(request)
+    secret = request.app[SECRETS].api_key_secret
+    created = await request.app[STORE].call(config_ops.create_key, secret, data)
+    await reload_index(request.app)
+    return json_response(created, 201)
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    ident = request.match_info["id"]
+    if not await request.app[STORE].call(client_keys.revoke, ident):
+        raise not_found("key", ident)
+    await reload_index(request.app)
+    return json_response({"revoked": ident})
+
+
+# -- usage --------------------------------------------------------------------------------------
+
+
+def _query_number(
+    request: web.Request, name: str, default: float, low: float, high: float
+) -> float:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"'{name}' must be a number", param=name) from None
+    if not low <= value <= high:
+        raise BadRequest(f"'{name}' must be between {low:g} and {high:g}", param=name)
+    return value
+
+
+async def usage(request: web.Request) -> web.Response:
+    limit = int(_query_number(request, "limit", 100, 1, 1000))
+    since = _query_number(request, "since", time.time() - 86400, 0, 1e11)
+    store = request.app[STORE]
+    await request.app[GATEWAY].ledger.drain()
+    rows = await store.call(queries.recent, limit)
+    totals = await store.call(queries.totals, since)
+    return json_response({"since": since, "recent": rows, **totals})
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the management API."""
+    r = app.router
+    r.add_post("/api/auth/login", login)
+    r.add_post("/api/auth/logout", logout)
+    r.add_get("/api/auth/status", auth_status)
+    r.add_get("/api/plugins", list_plugins)
+    r.add_get("/api/providers", list_connections)
+    r.add_post("/api/providers", create_connection)
+    r.add_get("/api/providers/{id}", get_connection)
+    r.add_put("/api/providers/{id}", update_connection)
+    r.add_delete("/api/providers/{id}", delete_connection)
+    r.add_post("/api/providers/{id}/test", test_connection)
+    r.add_get("/api/provider-nodes", list_nodes)
+    r.add_post("/api/provider-nodes", create_node)
+    r.add_put("/api/provider-nodes/{id}", update_node)
+    r.add_delete("/api/provider-nodes/{id}", delete_node)
+    r.add_get("/api/keys", list_keys)
+    r.add_post("/api/keys", create_key)
+    r.add_delete("/api/keys/{id}", revoke_key)
+    r.add_get("/api/usage", usage)

@@ -1,0 +1,111 @@
+"""The application factory: ``create_app(settings, pm)`` wires plugins, storage and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from omniroute.admin import routes as admin_routes
+from omniroute.admin.sessions import SessionSigner, ensure_password
+from omniroute.appkeys import (
+    GATEWAY,
+    HTTP_SESSION,
+    LEDGER,
+    PLUGIN_MANAGER,
+    REGISTRY,
+    SECRETS,
+    SESSIONS,
+    SETTINGS,
+    STORE,
+)
+from omniroute.errors import ConfigError
+from omniroute.gateway import openai_routes
+from omniroute.gateway.pipeline import Gateway
+from omniroute.ledger.ledger import Ledger
+from omniroute.plugins import PluginManager, build_registry, get_plugin_manager
+from omniroute.reload import index_from_db, watch_config
+from omniroute.routing.health import AccountHealth
+from omniroute.secrets_store import load_secrets
+from omniroute.settings import Settings
+from omniroute.store.db import Store
+
+REQUIRED_FORMATS = ("openai",)
+
+
+def create_app(
+    settings: Settings | None = None, pm: PluginManager | None = None
+) -> web.Application:
+    """Build the gateway application. Resources (database, HTTP client, ledger writer) open
+    when the app starts and close, in reverse order, when it stops."""
+    settings = settings or Settings()
+    pm = pm or get_plugin_manager()
+    registry = build_registry(pm)
+    for format_id in REQUIRED_FORMATS:
+        if format_id not in registry.formats:
+            raise ConfigError(f"no plugin registers the '{format_id}' format the gateway needs")
+    registry.strategy("account", settings.account_strategy)  # fail at startup, not per request
+
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[admin_routes.api_middleware]
+    )
+    app[SETTINGS] = settings
+    app[PLUGIN_MANAGER] = pm
+    app[REGISTRY] = registry
+    openai_routes.add_routes(app)
+    admin_routes.add_routes(app)
+    for route in registry.routes:
+        app.router.add_route(route.method, route.path, route.handler, name=route.name)
+    app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_gateway)
+    return app
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[SECRETS] = await asyncio.to_thread(load_secrets, settings)
+    store = await asyncio.to_thread(Store, settings.database_path)
+    app[STORE] = store
+    generated = await store.call(ensure_password, settings.initial_password)
+    if generated:  # printed once, to the operator's terminal; never logged
+        print(f"Dashboard password (shown once): {generated}", file=sys.stderr, flush=True)
+    app[SESSIONS] = SessionSigner(app[SECRETS].jwt_secret, settings.session_hours * 3600)
+    yield
+    await asyncio.to_thread(store.close)
+
+
+async def _gateway(app: web.Application) -> AsyncIterator[None]:
+    settings, store, registry = app[SETTINGS], app[STORE], app[REGISTRY]
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+        timeout=aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
+        ),
+    )
+    ledger = Ledger(
+        store, queue_size=settings.ledger_queue_size, flush_seconds=settings.ledger_flush_seconds
+    )
+    ledger.start()
+    app[HTTP_SESSION] = session
+    app[LEDGER] = ledger
+    app[GATEWAY] = Gateway(
+        index=await store.call(index_from_db, registry, app[SECRETS].vault),
+        session=session,
+        ledger=ledger,
+        health=AccountHealth(settings.cooldown_seconds),
+        account_strategy=registry.strategy("account", settings.account_strategy),
+        middlewares=registry.middlewares,
+        api_key_secret=app[SECRETS].api_key_secret,
+        require_api_key=settings.require_api_key,
+    )
+    watcher = asyncio.create_task(watch_config(app), name="omniroute-config-watch")
+    yield
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    await ledger.close()
+    await session.close()

@@ -1,0 +1,38 @@
+"""The ``omniroute`` command line: run the gateway and manage it without the dashboard."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from omniroute.cli import manage, serve
+from omniroute.errors import ConfigError
+from omniroute.plugins import get_plugin_manager
+
+
+def build_cli() -> click.Group:
+    """The command group, with the commands plugins add through ``register_commands``."""
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(package_name="omniroute")
+    def cli() -> None:
+        """OmniRoute: one local endpoint for every coding tool's API, routed to any provider
+        and account. Settings come from the environment (PORT, HOSTNAME, DATA_DIR, ...)."""
+
+    cli.add_command(serve.run)
+    cli.add_command(manage.plugins)
+    cli.add_command(manage.providers)
+    cli.add_command(manage.keys)
+    get_plugin_manager().hook.register_commands(cli=cli)
+    return cli
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli = build_cli()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    cli()

@@ -1,0 +1,1 @@
+"""The front doors (``/v1/*``) and the request pipeline behind them."""

@@ -1,0 +1,151 @@
+"""Relaying an OpenAI-style SSE stream: peek before committing, relay as it arrives, heartbeat
+while idle, and never end a stream silently truncated."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from omniroute.errors import ErrorKind, UpstreamError
+from omniroute.extensions import Attempt, UpstreamResponse
+from omniroute.gateway.sse import SSEScanner
+from omniroute.providers import Provider
+
+DONE_EVENT = b"data: [DONE]\n\n"
+PING_EVENT = b": ping\n\n"
+
+
+def is_error_event(data: bytes) -> bool:
+    """Whether an event's data is an error object (``{"error": ...}``) rather than a chunk."""
+    return data.lstrip()[:8] == b'{"error"'
+
+
+def stream_error(provider: Provider, data: bytes) -> UpstreamError:
+    """Classify an error event, giving the provider's classifier the status it implies."""
+    try:
+        err: Any = orjson.loads(data).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        err = None
+    status = 500
+    if isinstance(err, dict):
+        code = err.get("code")
+        hint = f"{err.get('type', '')} {code or ''}".lower()
+        if isinstance(code, int) and 400 <= code < 600:
+            status = code
+        elif "rate_limit" in hint or "quota" in hint:
+            status = 429
+    return provider.classify_error(status, {}, data)
+
+
+@dataclass(slots=True)
+class StreamStart:
+    """An upstream stream that produced a usable first event: the point of no return."""
+
+    response: UpstreamResponse
+    chunks: AsyncIterator[bytes]
+    scanner: SSEScanner
+    first_events: list[tuple[bytes, bytes | None]]
+
+
+async def open_stream(attempt: Attempt, resp: UpstreamResponse) -> StreamStart:
+    """Read up to the first event with data; raise :class:`UpstreamError` if the upstream failed
+    before then, so the gateway can still fail over without the client seeing anything."""
+    if "text/event-stream" not in resp.headers.get("Content-Type", ""):
+        body = await resp.read()
+        status = resp.status if resp.status >= 400 else 502
+        err = attempt.provider.classify_error(status, resp.headers, body)
+        if resp.status < 400:
+            err = UpstreamError(
+                ErrorKind.UPSTREAM,
+                f"upstream answered a stream request without a stream: {err.message}",
+            )
+        raise err
+    scanner = SSEScanner()
+    chunks = resp.chunks()
+    async for chunk in chunks:
+        events = [e for e in scanner.feed(chunk) if e[1] is not None]
+        if events:
+            data = events[0][1]
+            assert data is not None
+            if is_error_event(data):
+                raise stream_error(attempt.provider, data)
+            return StreamStart(resp, chunks, scanner, events)
+    raise UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended before its first event")
+
+
+@dataclass(slots=True)
+class ChatStreamState:
+    """What the relay has seen of an OpenAI chat stream."""
+
+    client_wants_usage: bool
+    usage: dict[str, Any] | None = None
+    done: bool = False
+    finished: bool = False
+    errored: bool = False
+    last_write: float = field(default_factory=time.monotonic)
+
+    def take(self, events: list[tuple[bytes, bytes | None]]) -> bytes:
+        """The bytes to relay for these events, noting usage, finish and errors on the way."""
+        out = []
+        for raw, data in events:
+            if data is None:
+                continue  # upstream comments and keep-alives: we send our own heartbeat
+            if data == b"[DONE]":
+                self.done = True
+            elif b'"usage":{' in data or b'"usage": {' in data:
+                chunk = orjson.loads(data)
+                self.usage = chunk.get("usage")
+                if not self.client_wants_usage and not chunk.get("choices"):
+                    continue  # the usage event the gateway asked for on the ledger's behalf
+            if not self.finished and (
+                b'"finish_reason":"' in data or b'"finish_reason": "' in data
+            ):
+                self.finished = True
+            elif is_error_event(data):
+                self.errored = True
+            out.append(raw)
+        return b"".join(out)
+
+
+class Heartbeat:
+    """Writes ``: ping`` to a stream that has been idle for ``interval`` seconds.
+
+    Uses a timer handle rather than a task per stream, so a stream that never idles costs one
+    scheduled callback; the relay only writes whole events, so a ping never splits one.
+    """
+
+    def __init__(self, response: web.StreamResponse, state: ChatStreamState, interval: float):
+        self._response = response
+        self._state = state
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._pending: asyncio.Task[None] | None = None
+        self._handle = self._loop.call_later(interval, self._tick)
+
+    def _tick(self) -> None:
+        idle = time.monotonic() - self._state.last_write
+        if idle >= self._interval and (self._pending is None or self._pending.done()):
+            self._state.last_write = time.monotonic()
+            self._pending = self._loop.create_task(self._ping())
+            delay = self._interval
+        else:
+            delay = max(self._interval - idle, 0.05)
+        self._handle = self._loop.call_later(delay, self._tick)
+
+    async def _ping(self) -> None:
+        # The client may have left; the relay notices on its next write.
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self._response.write(PING_EVENT)
+
+    async def stop(self) -> None:
+        """Stop pinging and wait for a ping in flight."""
+        self._handle.cancel()
+        if self._pending is not None and not self._pending.done():
+            await asyncio.gather(self._pending, return_exceptions=True)

@@ -1,0 +1,54 @@
+"""Incremental splitting of a Server-Sent Events byte stream into complete events."""
+
+from __future__ import annotations
+
+
+class SSEScanner:
+    """Feed bytes as they arrive; get back the events completed so far.
+
+    Each event comes back as ``(raw, data)``: ``raw`` is the event re-framed with ``\\n`` line
+    endings and a terminating blank line (so it can be relayed as is), ``data`` the joined
+    ``data:`` payload, or None for an event without data (a comment such as ``: ping``).
+    Chunks may be split anywhere, including between ``\\r`` and ``\\n``; LF, CR and CRLF line
+    endings are all accepted, as the SSE specification requires.
+    """
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    @property
+    def pending(self) -> bytes:
+        """Bytes of an event not yet terminated by a blank line."""
+        return self._buffer
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, bytes | None]]:
+        """Add ``chunk``; return the events it completed, in order."""
+        data = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in data:
+            # Hold a trailing CR back: it may be the first half of a CRLF split across chunks.
+            held = data.endswith(b"\r")
+            body = data[:-1] if held else data
+            data = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
+        parts = data.split(b"\n\n")
+        self._buffer = parts.pop()
+        events = []
+        for part in parts:
+            part = part.lstrip(b"\n")
+            if part:
+                events.append((part + b"\n\n", event_data(part)))
+        return events
+
+
+def event_data(event: bytes) -> bytes | None:
+    """The ``data`` payload of one event (lines joined by ``\\n``), or None if it has none."""
+    if event.startswith(b"data:") and b"\n" not in event:
+        value = event[5:]
+        return value[1:] if value.startswith(b" ") else value
+    lines = []
+    for line in event.split(b"\n"):
+        if line.startswith(b"data:"):
+            value = line[5:]
+            lines.append(value[1:] if value.startswith(b" ") else value)
+    return b"\n".join(lines) if lines else None

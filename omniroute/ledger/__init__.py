@@ -1,0 +1,1 @@
+"""The usage ledger: every request recorded, off the event loop."""

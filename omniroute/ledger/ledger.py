@@ -1,0 +1,108 @@
+"""The ledger writer: a bounded queue drained in batches by one task into SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import sqlite_utils
+
+from omniroute.accounts import client_keys
+from omniroute.accounts.connections import now_iso
+from omniroute.store.db import Store, transaction
+
+log = logging.getLogger(__name__)
+
+TABLE = "usage"
+BATCH = 1000
+
+
+COLUMNS = (
+    "ts",
+    "request_id",
+    "endpoint",
+    "provider",
+    "model",
+    "connection_id",
+    "key_id",
+    "stream",
+    "status",
+    "error_kind",
+    "tokens_in",
+    "tokens_out",
+    "tokens_cached",
+    "tokens_reasoning",
+    "latency_ms",
+    "ttft_ms",
+)
+_INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def _write(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
+    """Insert a batch and stamp the keys it used, in one transaction."""
+    last_used = {row["key_id"]: now_iso() for row in rows if row.get("key_id")}
+    with transaction(db) as conn:
+        conn.executemany(_INSERT, [tuple(row.get(c) for c in COLUMNS) for row in rows])
+        if last_used:
+            client_keys.touch(db, last_used)
+
+
+class Ledger:
+    """Records usage without ever making a request wait for the disk.
+
+    ``record`` is synchronous and never blocks: when the queue is full (the disk cannot keep
+    up), the row is counted as dropped and a warning is logged, rather than slowing every
+    request down.
+    """
+
+    def __init__(self, store: Store, *, queue_size: int, flush_seconds: float) -> None:
+        self._store = store
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
+        self._flush_seconds = flush_seconds
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.written = 0
+
+    def record(self, row: dict[str, Any]) -> None:
+        """Queue one usage row."""
+        try:
+            self._queue.put_nowait(row)
+        except asyncio.QueueFull:
+            self.dropped += 1
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                log.warning("usage ledger queue full: %d rows dropped so far", self.dropped)
+
+    def start(self) -> None:
+        """Start the writer task."""
+        self._task = asyncio.create_task(self._run(), name="omniroute-ledger")
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            await asyncio.sleep(self._flush_seconds)  # let a batch accumulate
+            await self._flush([first])
+
+    async def _flush(self, rows: list[dict[str, Any]]) -> None:
+        while len(rows) < BATCH and not self._queue.empty():
+            rows.append(self._queue.get_nowait())
+        try:
+            await self._store.call(_write, rows)
+            self.written += len(rows)
+        except Exception:
+            log.exception("usage ledger write of %d rows failed", len(rows))
+
+    async def close(self) -> None:
+        """Stop the writer and flush everything still queued."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while not self._queue.empty():
+            await self._flush([])
+
+    async def drain(self) -> None:
+        """Write everything queued now (tests and shutdown use it)."""
+        while not self._queue.empty():
+            await self._flush([])

@@ -1,0 +1,1 @@
+"""Routing: model resolution, account and combo strategies, account health."""
