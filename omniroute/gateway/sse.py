@@ -13,10 +13,11 @@ class SSEScanner:
     endings are all accepted, as the SSE specification requires.
     """
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_skip_lf")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._skip_lf = False
 
     @property
     def pending(self) -> bytes:
@@ -25,12 +26,15 @@ class SSEScanner:
 
     def feed(self, chunk: bytes) -> list[tuple[bytes, bytes | None]]:
         """Add ``chunk``; return the events it completed, in order."""
+        if self._skip_lf and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        self._skip_lf = False
         data = self._buffer + chunk if self._buffer else chunk
         if b"\r" in data:
-            # Hold a trailing CR back: it may be the first half of a CRLF split across chunks.
-            held = data.endswith(b"\r")
-            body = data[:-1] if held else data
-            data = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") + (b"\r" if held else b"")
+            # A trailing CR ends a line now; if the next chunk starts with LF, that LF is the
+            # second half of the same CRLF and is dropped.
+            self._skip_lf = data.endswith(b"\r")
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         parts = data.split(b"\n\n")
         self._buffer = parts.pop()
         events = []
