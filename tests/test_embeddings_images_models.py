@@ -90,7 +90,7 @@ async def test_ambiguous_bare_model_asks_for_a_prefix(gateway, aiohttp_server):
         server = await aiohttp_server(fake.app)
         await gateway.connect(str(server.make_url("/v1")), provider=provider)
     # Register a node that also lists gpt-5, so the bare id has two owners.
-    status, node = await gateway.api(
+    _, node = await gateway.api(
         "POST",
         "/api/provider-nodes",
         json={

@@ -123,7 +123,7 @@ async def test_when_every_account_fails_the_last_error_is_reported(gateway, two_
 
 async def test_inactive_account_is_never_used(gateway, two_accounts):
     first, second = two_accounts
-    status, rows = await gateway.api("GET", "/api/providers")
+    _, rows = await gateway.api("GET", "/api/providers")
     await gateway.api("PUT", f"/api/providers/{rows[0]['id']}", json={"isActive": False})
     await chat(gateway)
     assert not first.requests and len(second.requests) == 1
