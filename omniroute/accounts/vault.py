@@ -10,6 +10,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from omniroute.errors import ConfigError
+
 
 class Secret:
     """A credential held in memory. Its repr and str are masked so it cannot leak into logs."""
@@ -88,7 +90,7 @@ class Vault:
         try:
             return Secret(self._fernet.decrypt(token.encode()).decode())
         except InvalidToken as exc:
-            raise ValueError(
+            raise ConfigError(
                 "stored credential cannot be decrypted: the encryption key "
                 "(STORAGE_ENCRYPTION_KEY or DATA_DIR/encryption.key) has changed"
             ) from exc

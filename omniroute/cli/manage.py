@@ -75,6 +75,8 @@ def with_context(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(ctx, **kwargs)
         except GatewayError as exc:
             raise click.ClickException(exc.message) from None
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
         finally:
             ctx.db.close()
 

@@ -88,6 +88,9 @@ def run(port: int | None, host: str | None, data_dir: Path | None) -> None:
     _install_uvloop()
     try:
         asyncio.run(serve(settings, app))
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except OSError as exc:
         click.echo(f"error: cannot listen on {settings.host}:{settings.port}: {exc}", err=True)
         sys.exit(1)
