@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -230,11 +229,3 @@ class Gateway:
                 f"failed; last error: {last.message}"
             )
         raise last
-
-    async def read_error(self, attempt: Attempt, resp: UpstreamResponse) -> UpstreamError:
-        """Read and classify an error answer (status >= 400)."""
-        try:
-            body = await asyncio.wait_for(resp.read(), timeout=30)
-        except (TimeoutError, aiohttp.ClientError):
-            body = b""
-        return attempt.provider.classify_error(resp.status, resp.headers, body)
