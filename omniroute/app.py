@@ -24,7 +24,7 @@ from omniroute.appkeys import (
     STORE,
 )
 from omniroute.errors import ConfigError
-from omniroute.gateway import openai_routes
+from omniroute.gateway import openai_routes, status
 from omniroute.gateway.pipeline import Gateway
 from omniroute.ledger.ledger import Ledger
 from omniroute.plugins import PluginManager, build_registry, get_plugin_manager
@@ -57,6 +57,7 @@ def create_app(
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry
     openai_routes.add_routes(app)
+    status.add_routes(app)
     admin_routes.add_routes(app)
     for route in registry.routes:
         app.router.add_route(route.method, route.path, route.handler, name=route.name)

@@ -240,7 +240,7 @@ def describe_plugins(pm: PluginManager, reg: Registry) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "distribution": dist.name if dist else "omniroute",
-                "version": dist.version if dist else _kernel_version(),
+                "version": dist.version if dist else kernel_version(),
                 "builtin": dist is None,
                 "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or ()),
                 "registered": reg.contributions.get(name, {}),
@@ -249,7 +249,8 @@ def describe_plugins(pm: PluginManager, reg: Registry) -> list[dict[str, Any]]:
     return out
 
 
-def _kernel_version() -> str:
+def kernel_version() -> str:
+    """The installed version of the kernel distribution."""
     try:
         return importlib_metadata.version("omniroute")
     except importlib_metadata.PackageNotFoundError:

@@ -47,7 +47,7 @@ async def serve(settings: Settings, app: web.Application) -> None:
     base = f"http://{settings.host}:{settings.port}"
     click.echo(f"OmniRoute listening on {base}")
     click.echo(f"  API base URL:  {base}/v1")
-    click.echo(f"  Dashboard:     {base}/")
+    click.echo(f"  Dashboard:     {base}/  (management API under {base}/api)")
     click.echo(f"  Data dir:      {settings.data_dir}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

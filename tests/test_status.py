@@ -1,0 +1,16 @@
+"""GET /health and the landing page at /."""
+
+from __future__ import annotations
+
+
+async def test_health_answers_without_a_key(make_gateway):
+    gateway = await make_gateway(require_api_key=True)
+    async with gateway.admin.get(gateway.url + "/health") as resp:
+        body = await resp.json()
+    assert resp.status == 200 and body["status"] == "ok"
+
+
+async def test_landing_page_says_where_the_apis_are(gateway):
+    async with gateway.admin.get(gateway.url + "/") as resp:
+        page = await resp.text()
+    assert resp.status == 200 and "/v1" in page and "/api" in page
