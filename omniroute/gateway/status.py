@@ -30,7 +30,8 @@ code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head><body>
 <h1>OmniRoute {version}</h1>
 <p>The gateway is running with {providers} connected provider(s) and {plugins} plugin(s).</p>
 <ul>
-<li>OpenAI-compatible API: <code>{base}/v1</code> (for example <code>GET {base}/v1/models</code>)</li>
+<li>OpenAI-compatible API: <code>{base}/v1</code>
+(for example <code>GET {base}/v1/models</code>)</li>
 <li>Management API: <code>{base}/api</code> (log in with <code>POST /api/auth/login</code>)</li>
 <li>Command line: <code>omniroute --help</code></li>
 </ul>
