@@ -99,7 +99,9 @@ def get_plugin_manager(
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise ConfigError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from exc
+        raise ConfigError(
+            f"plugin {pm.get_name(exc.plugin)!r} implements an unknown hook: {exc.args[0]}"
+        ) from exc
     return pm
 
 
@@ -131,14 +133,17 @@ class Registry:
             raise ConfigError(f"unknown {kind} strategy {strategy_id!r}; known: {known}") from None
 
     def claim(self, plugin: str, category: str, key: str, label: str | None = None) -> None:
-        """Record that ``plugin`` owns ``key`` in ``category``; a second owner is an error."""
-        owner = self._owners.get((category, key))
+        """Record that ``plugin`` owns ``key`` in ``category``; a second owner is an error.
+
+        Keys compare case-insensitively, as prefixes and ids are matched that way.
+        """
+        owner = self._owners.get((category, key.lower()))
         if owner is not None:
             raise ConfigError(
                 f"{category} {key!r} is registered twice: by plugin {owner!r} and by plugin "
                 f"{plugin!r}; disable one of them with OMNIROUTE_DISABLE_PLUGINS"
             )
-        self._owners[(category, key)] = plugin
+        self._owners[(category, key.lower())] = plugin
         if label is not None:
             self.contributions.setdefault(plugin, {}).setdefault(category, []).append(label)
 
@@ -166,8 +171,8 @@ def _add_provider(reg: Registry, plugin: str, provider: Provider) -> None:
     if provider.template:
         reg.templates[provider.id] = provider
         return
-    for name in {provider.prefix, *provider.aliases}:
-        if name != provider.id:
+    for name in {provider.prefix.lower(), *(a.lower() for a in provider.aliases)}:
+        if name != provider.id.lower():
             reg.claim(plugin, "provider", name)
         reg.prefixes[name.lower()] = provider
     reg.prefixes[provider.id.lower()] = provider
@@ -236,12 +241,15 @@ def describe_plugins(pm: PluginManager, reg: Registry) -> list[dict[str, Any]]:
     out = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         dist = pm.distributions.get(name)
+        builtin = name in DEFAULT_PLUGINS
+        if dist is None and builtin:
+            dist = Distribution("omniroute", kernel_version())
         out.append(
             {
                 "name": name,
-                "distribution": dist.name if dist else "omniroute",
-                "version": dist.version if dist else kernel_version(),
-                "builtin": dist is None,
+                "distribution": dist.name if dist else None,
+                "version": dist.version if dist else None,
+                "builtin": builtin,
                 "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or ()),
                 "registered": reg.contributions.get(name, {}),
             }

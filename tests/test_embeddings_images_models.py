@@ -107,4 +107,3 @@ async def test_ambiguous_bare_model_asks_for_a_prefix(gateway, aiohttp_server):
         )
     assert "openai/gpt-5" in caught.value.body["message"]
     assert "mirror/gpt-5" in caught.value.body["message"]
-

@@ -30,6 +30,13 @@ def check_url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
+def reject_null(value: object) -> object:
+    """For optional update fields that may be omitted but never cleared."""
+    if value is None:
+        raise ValueError("must not be null")
+    return value
+
+
 class ConnectionFields(BaseModel):
     """Fields a user may set on a connection; camelCase on the wire, like the rest of /api."""
 
@@ -43,6 +50,12 @@ class ConnectionFields(BaseModel):
     default_model: str | None = Field(None, max_length=300)
     base_url: str | None = Field(None, max_length=2000)
     api_key: str | None = Field(None, min_length=1, max_length=10_000)
+
+    @field_validator("name", "priority", "is_active", "api_key", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for fields the caller sent: omitting a field keeps it, null is an error.
+        return reject_null(value)
 
     @field_validator("base_url")
     @classmethod

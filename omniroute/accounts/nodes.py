@@ -11,7 +11,7 @@ import sqlite_utils
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from omniroute.accounts.connections import check_url, now_iso
+from omniroute.accounts.connections import check_url, now_iso, reject_null
 from omniroute.providers import MODEL_TYPES, ModelInfo, ModelType, ProviderNode
 
 TABLE = "provider_nodes"
@@ -48,9 +48,16 @@ class NodeFields(BaseModel):
             raise ValueError("must be 1-40 lowercase letters, digits, '.', '_' or '-'")
         return value
 
+    @field_validator("name", "prefix", "type", "base_url", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        return reject_null(value)
+
     @field_validator("base_url")
     @classmethod
     def _base_url_is_http(cls, value: str | None) -> str | None:
+        if check_url(value) is None:
+            raise ValueError("must be an http:// or https:// URL")
         return check_url(value)
 
     def model_infos(self) -> list[dict[str, Any]]:

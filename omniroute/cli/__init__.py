@@ -8,7 +8,7 @@ import click
 
 from omniroute.cli import manage, serve
 from omniroute.errors import ConfigError
-from omniroute.plugins import get_plugin_manager
+from omniroute.plugins import PluginManager, get_plugin_manager
 
 
 def build_cli() -> click.Group:
@@ -24,8 +24,22 @@ def build_cli() -> click.Group:
     cli.add_command(manage.plugins)
     cli.add_command(manage.providers)
     cli.add_command(manage.keys)
-    get_plugin_manager().hook.register_commands(cli=cli)
+    add_plugin_commands(cli, get_plugin_manager())
     return cli
+
+
+def add_plugin_commands(cli: click.Group, pm: PluginManager) -> None:
+    """Let each plugin add commands; replacing an existing command is a configuration error,
+    like any other duplicate id (a plugin must not silently change what ``run`` does)."""
+    for impl in pm.hook.register_commands.get_hookimpls():
+        before = dict(cli.commands)
+        impl.function(**{arg: cli for arg in impl.argnames})
+        for name, command in before.items():
+            if cli.commands.get(name) is not command:
+                raise ConfigError(
+                    f"plugin {impl.plugin_name!r} registers the command {name!r}, which "
+                    "already exists; disable one of them with OMNIROUTE_DISABLE_PLUGINS"
+                )
 
 
 def main() -> None:

@@ -41,6 +41,11 @@ async def serve(settings: Settings, app: web.Application) -> None:
         access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
         shutdown_timeout=30,
     )
+    # Handle signals before announcing readiness, so a stop right after start is graceful.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
     await site.start()
@@ -49,10 +54,6 @@ async def serve(settings: Settings, app: web.Application) -> None:
     click.echo(f"  API base URL:  {base}/v1")
     click.echo(f"  Dashboard:     {base}/  (management API under {base}/api)")
     click.echo(f"  Data dir:      {settings.data_dir}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     click.echo("shutting down: finishing in-flight requests")
     await runner.cleanup()

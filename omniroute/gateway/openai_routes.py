@@ -162,6 +162,7 @@ async def relay_chat_stream(
         record(gw, ctx, err.status, error_kind=err.kind.value)
         raise
 
+    state.credential = ctx.connection.api_key if ctx.connection else None
     fmt = request.app[REGISTRY].formats["openai"]
     response = web.StreamResponse(headers=SSE_HEADERS)
     status, error_kind, ttft = 200, None, None

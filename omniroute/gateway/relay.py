@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from omniroute.accounts.vault import Secret, redact
 from omniroute.errors import ErrorKind, UpstreamError
 from omniroute.extensions import Attempt, UpstreamResponse
 from omniroute.gateway.sse import SSEScanner
@@ -85,6 +86,7 @@ class ChatStreamState:
     """What the relay has seen of an OpenAI chat stream."""
 
     client_wants_usage: bool
+    credential: Secret | None = None
     usage: dict[str, Any] | None = None
     done: bool = False
     finished: bool = False
@@ -110,6 +112,9 @@ class ChatStreamState:
                 self.finished = True
             elif is_error_event(data):
                 self.errored = True
+                # Upstreams sometimes quote the key they were given; never relay it.
+                raw = b"data: " + redact(data.decode("utf-8", "replace"), self.credential).encode()
+                raw += b"\n\n"
             out.append(raw)
         return b"".join(out)
 

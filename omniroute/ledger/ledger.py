@@ -54,13 +54,16 @@ class Ledger:
 
     ``record`` is synchronous and never blocks: when the queue is full (the disk cannot keep
     up), the row is counted as dropped and a warning is logged, rather than slowing every
-    request down.
+    request down. One writer task batches rows; :meth:`drain` writes everything recorded so
+    far, including a batch the writer is still collecting.
     """
 
     def __init__(self, store: Store, *, queue_size: int, flush_seconds: float) -> None:
         self._store = store
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
         self._flush_seconds = flush_seconds
+        self._held: list[dict[str, Any]] = []
+        self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
         self.written = 0
@@ -80,29 +83,29 @@ class Ledger:
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
+            self._held.append(await self._queue.get())
             await asyncio.sleep(self._flush_seconds)  # let a batch accumulate
-            await self._flush([first])
-
-    async def _flush(self, rows: list[dict[str, Any]]) -> None:
-        while len(rows) < BATCH and not self._queue.empty():
-            rows.append(self._queue.get_nowait())
-        try:
-            await self._store.call(_write, rows)
-            self.written += len(rows)
-        except Exception:
-            log.exception("usage ledger write of %d rows failed", len(rows))
-
-    async def close(self) -> None:
-        """Stop the writer and flush everything still queued."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        while not self._queue.empty():
-            await self._flush([])
+            await self.drain()
 
     async def drain(self) -> None:
-        """Write everything queued now (tests and shutdown use it)."""
-        while not self._queue.empty():
-            await self._flush([])
+        """Write every row recorded until now (rows recorded meanwhile may wait for the next)."""
+        async with self._lock:
+            rows, self._held = self._held, []
+            for _ in range(self._queue.qsize()):
+                rows.append(self._queue.get_nowait())
+            for start in range(0, len(rows), BATCH):
+                batch = rows[start : start + BATCH]
+                try:
+                    await self._store.call(_write, batch)
+                    self.written += len(batch)
+                except Exception:
+                    log.exception("usage ledger write of %d rows failed", len(batch))
+
+    async def close(self) -> None:
+        """Stop the writer and flush everything still queued or held."""
+        if self._task is not None:
+            async with self._lock:  # never cancel the writer in the middle of a write
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.drain()
