@@ -10,8 +10,8 @@ from typing import Any
 
 import sqlite_utils
 
-from omniroute.accounts.connections import now_iso
 from omniroute.accounts.vault import mask
+from omniroute.store.rows import now_iso
 
 TABLE = "api_keys"
 KEY_PREFIX = "sk-omni-"

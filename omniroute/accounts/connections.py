@@ -4,7 +4,6 @@ masked form the management API shows."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
@@ -13,13 +12,9 @@ from pydantic.alias_generators import to_camel
 
 from omniroute.accounts.vault import Vault, mask
 from omniroute.providers import Connection
+from omniroute.store.rows import delete_by_id, get_by_id, now_iso, update_by_id
 
 TABLE = "provider_connections"
-
-
-def now_iso() -> str:
-    """The current UTC time as ISO 8601, the format of every timestamp column."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def check_url(value: str | None) -> str | None:
@@ -93,8 +88,7 @@ def list_rows(db: sqlite_utils.Database, provider: str | None = None) -> list[di
 
 def get_row(db: sqlite_utils.Database, connection_id: str) -> dict[str, Any] | None:
     """One stored connection, or None."""
-    rows = list(db[TABLE].rows_where("id = ?", [connection_id]))
-    return rows[0] if rows else None
+    return get_by_id(db, TABLE, connection_id)
 
 
 def insert(
@@ -127,10 +121,8 @@ def update(
     secret: str | None,
 ) -> dict[str, Any] | None:
     """Apply the fields that were given. Returns the updated row, or None if it does not exist."""
-    if get_row(db, connection_id) is None:
-        return None
     given = fields.model_dump(exclude_unset=True, exclude={"api_key"})
-    changes: dict[str, Any] = {"updated_at": now_iso()}
+    changes: dict[str, Any] = {}
     for key, value in given.items():
         changes[key] = int(value) if key == "is_active" else value
     if "name" in changes and not changes["name"]:
@@ -138,16 +130,12 @@ def update(
     if secret is not None:
         changes["secret"] = vault.encrypt(secret)
         changes["secret_mask"] = mask(secret)
-    db.table(TABLE).update(connection_id, changes)
-    return get_row(db, connection_id)
+    return update_by_id(db, TABLE, connection_id, changes)
 
 
 def delete(db: sqlite_utils.Database, connection_id: str) -> bool:
     """Remove a connection. Returns whether it existed."""
-    if get_row(db, connection_id) is None:
-        return False
-    db.table(TABLE).delete(connection_id)
-    return True
+    return delete_by_id(db, TABLE, connection_id)
 
 
 def load(db: sqlite_utils.Database, vault: Vault) -> list[Connection]:

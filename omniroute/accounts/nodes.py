@@ -11,8 +11,9 @@ import sqlite_utils
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from omniroute.accounts.connections import check_url, now_iso, reject_null
+from omniroute.accounts.connections import check_url, reject_null
 from omniroute.providers import MODEL_TYPES, ModelInfo, ModelType, ProviderNode
+from omniroute.store.rows import delete_by_id, get_by_id, now_iso, update_by_id
 
 TABLE = "provider_nodes"
 PREFIX_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
@@ -100,8 +101,7 @@ def list_rows(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 def get_row(db: sqlite_utils.Database, node_id: str) -> dict[str, Any] | None:
     """One node, or None."""
-    rows = list(db[TABLE].rows_where("id = ?", [node_id]))
-    return rows[0] if rows else None
+    return get_by_id(db, TABLE, node_id)
 
 
 def insert(db: sqlite_utils.Database, fields: NodeCreate) -> dict[str, Any]:
@@ -123,22 +123,15 @@ def insert(db: sqlite_utils.Database, fields: NodeCreate) -> dict[str, Any]:
 
 def update(db: sqlite_utils.Database, node_id: str, fields: NodeFields) -> dict[str, Any] | None:
     """Apply the given fields; None when the node does not exist."""
-    if get_row(db, node_id) is None:
-        return None
     changes: dict[str, Any] = fields.model_dump(exclude_unset=True, exclude={"models"})
     if fields.models is not None:
         changes["models"] = orjson.dumps(fields.model_infos()).decode()
-    changes["updated_at"] = now_iso()
-    db.table(TABLE).update(node_id, changes)
-    return get_row(db, node_id)
+    return update_by_id(db, TABLE, node_id, changes)
 
 
 def delete(db: sqlite_utils.Database, node_id: str) -> bool:
     """Remove a node (its connections stay, unused, until removed or the node returns)."""
-    if get_row(db, node_id) is None:
-        return False
-    db.table(TABLE).delete(node_id)
-    return True
+    return delete_by_id(db, TABLE, node_id)
 
 
 def load(db: sqlite_utils.Database) -> list[ProviderNode]:

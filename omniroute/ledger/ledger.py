@@ -10,8 +10,8 @@ from typing import Any
 import sqlite_utils
 
 from omniroute.accounts import client_keys
-from omniroute.accounts.connections import now_iso
 from omniroute.store.db import Store, transaction
+from omniroute.store.rows import now_iso
 
 log = logging.getLogger(__name__)
 
