@@ -10,6 +10,8 @@ import orjson
 import pytest
 from aiohttp import web
 
+from omniroute.accounts.vault import Secret
+from omniroute.gateway.relay import ChatStreamState
 from omniroute.gateway.sse import SSEScanner
 from omniroute.testing import Reply
 
@@ -170,3 +172,38 @@ def test_sse_scanner_accepts_any_split_and_line_ending(pieces):
     events = [event for piece in pieces for event in scanner.feed(piece)]
     assert [data for _, data in events if data is not None] == [b'{"a":1}']
     assert scanner.pending == b""
+
+
+def sse(*payloads: dict | str) -> bytes:
+    return b"".join(
+        b"data: " + (p.encode() if isinstance(p, str) else orjson.dumps(p)) + b"\n\n"
+        for p in payloads
+    )
+
+
+USAGE_EVENT = {"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 5}}
+
+
+@pytest.mark.parametrize("client_wants_usage", [True, False])
+def test_a_whole_stream_in_one_block_is_relayed_with_usage_only_when_asked(client_wants_usage):
+    block = sse(chunk("hi"), chunk(finish="stop"), USAGE_EVENT, "[DONE]")
+    state = ChatStreamState(client_wants_usage=client_wants_usage)
+    out = state.take_block(block)
+    assert state.done and state.finished
+    assert state.usage == USAGE_EVENT["usage"]
+    assert (b'"usage":{' in out) is client_wants_usage
+    assert out.endswith(b"data: [DONE]\n\n") and out.startswith(sse(chunk("hi")))
+
+
+def test_model_text_mentioning_done_or_finish_does_not_end_the_stream():
+    block = sse(chunk('data: [DONE] "finish_reason":"stop" {"error": 1}'))
+    state = ChatStreamState(client_wants_usage=False)
+    assert state.take_block(block) == block
+    assert not state.done and not state.finished and not state.errored
+
+
+def test_an_error_event_in_a_block_is_redacted():
+    state = ChatStreamState(client_wants_usage=False, credential=Secret("sk-secret-abcdef123456"))
+    out = state.take_block(sse(chunk("a"), {"error": {"message": "key sk-secret-abcdef123456"}}))
+    assert state.errored
+    assert b"sk-secret-abcdef123456" not in out and b'"content":"a"' in out

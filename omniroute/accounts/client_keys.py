@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import uuid
@@ -24,7 +23,7 @@ def generate_key() -> str:
 
 def hash_key(secret: str, key: str) -> str:
     """The keyed hash (HMAC-SHA256 with ``API_KEY_SECRET``) under which a key is stored."""
-    return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), key.encode(), "sha256").hex()
 
 
 def to_api(row: dict[str, Any]) -> dict[str, Any]:

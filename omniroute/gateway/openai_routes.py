@@ -128,7 +128,7 @@ async def _relay_rest(
     cut: UpstreamError | None = None
     try:
         async for chunk in start.chunks:
-            out = state.take(start.scanner.feed(chunk))
+            out = state.take_block(start.scanner.feed_block(chunk))
             if out:
                 state.last_write = time.monotonic()
                 await _write(response, out)
@@ -170,7 +170,7 @@ async def relay_chat_stream(
     try:
         await response.prepare(request)
         heartbeat = Heartbeat(response, state, request.app[SETTINGS].heartbeat_interval)
-        await _write(response, state.take(start.first_events))
+        await _write(response, state.take_block(start.first_block))
         ttft = round(ctx.elapsed_ms(), 2)
         failure = await _relay_rest(start, state, response, fmt)
         if failure is not None:

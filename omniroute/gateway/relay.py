@@ -16,7 +16,7 @@ from aiohttp import web
 from omniroute.accounts.vault import Secret, redact
 from omniroute.errors import ErrorKind, UpstreamError
 from omniroute.extensions import Attempt, UpstreamResponse
-from omniroute.gateway.sse import SSEScanner
+from omniroute.gateway.sse import SSEScanner, event_data, split_events
 from omniroute.providers import Provider
 
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -45,6 +45,20 @@ def stream_error(provider: Provider, data: bytes) -> UpstreamError:
     return provider.classify_error(status, {}, data)
 
 
+def first_data(block: bytes) -> bytes | None:
+    """The data of the first event in ``block`` that has any."""
+    position = 0
+    while position < len(block):
+        end = block.find(b"\n\n", position)
+        if end < 0:
+            end = len(block)
+        data = event_data(block[position:end].lstrip(b"\n"))
+        if data is not None:
+            return data
+        position = end + 2
+    return None
+
+
 @dataclass(slots=True)
 class StreamStart:
     """An upstream stream that produced a usable first event: the point of no return."""
@@ -52,7 +66,7 @@ class StreamStart:
     response: UpstreamResponse
     chunks: AsyncIterator[bytes]
     scanner: SSEScanner
-    first_events: list[tuple[bytes, bytes | None]]
+    first_block: bytes
 
 
 async def open_stream(attempt: Attempt, resp: UpstreamResponse) -> StreamStart:
@@ -71,13 +85,12 @@ async def open_stream(attempt: Attempt, resp: UpstreamResponse) -> StreamStart:
     scanner = SSEScanner()
     chunks = resp.chunks()
     async for chunk in chunks:
-        events = [e for e in scanner.feed(chunk) if e[1] is not None]
-        if events:
-            data = events[0][1]
-            assert data is not None
+        block = scanner.feed_block(chunk)
+        data = first_data(block)
+        if data is not None:  # blocks of comments only are dropped
             if is_error_event(data):
                 raise stream_error(attempt.provider, data)
-            return StreamStart(resp, chunks, scanner, events)
+            return StreamStart(resp, chunks, scanner, block)
     raise UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended before its first event")
 
 
@@ -98,7 +111,8 @@ class ChatStreamState:
         out = []
         for raw, data in events:
             if data is None:
-                continue  # upstream comments and keep-alives: we send our own heartbeat
+                out.append(raw)  # comments pass through: they are valid keep-alives
+                continue
             if data == b"[DONE]":
                 self.done = True
             elif b'"usage":{' in data or b'"usage": {' in data:
@@ -117,6 +131,48 @@ class ChatStreamState:
                 raw += b"\n\n"
             out.append(raw)
         return b"".join(out)
+
+    def take_block(self, block: bytes) -> bytes:
+        """Like :meth:`take` for a block of whole events, without splitting it when it need not
+        be: the common block (content deltas) is scanned once and relayed as it is.
+
+        The markers are matched with their framing (a line start, JSON punctuation), which a
+        model's text cannot produce: inside a JSON string, newlines and quotes are escaped.
+        """
+        if b'{"error"' in block:
+            return self.take(split_events(block))
+        if not self.done and _has_done(block):
+            self.done = True
+        if not self.finished and (b'"finish_reason":"' in block or b'"finish_reason": "' in block):
+            self.finished = True
+        start = _usage_at(block, 0)
+        while start >= 0:
+            begin = block.rfind(b"\n\n", 0, start)
+            begin = 0 if begin < 0 else begin + 2
+            end = block.find(b"\n\n", start) + 2
+            chunk = orjson.loads(event_data(block[begin : end - 2]) or b"null")
+            if isinstance(chunk, dict):
+                self.usage = chunk.get("usage")
+                if not self.client_wants_usage and not chunk.get("choices"):
+                    block = block[:begin] + block[end:]
+                    end = begin
+            start = _usage_at(block, end)
+        return block
+
+
+def _has_done(block: bytes) -> bool:
+    for marker in (b"data: [DONE]\n", b"data:[DONE]\n"):
+        if block.startswith(marker) or b"\n" + marker in block:
+            return True
+    return False
+
+
+def _usage_at(block: bytes, offset: int) -> int:
+    """Where the next non-null ``"usage"`` object starts in ``block``, or -1."""
+    found = [
+        i for i in (block.find(b'"usage":{', offset), block.find(b'"usage": {', offset)) if i >= 0
+    ]
+    return min(found) if found else -1
 
 
 class Heartbeat:

@@ -26,6 +26,12 @@ class SSEScanner:
 
     def feed(self, chunk: bytes) -> list[tuple[bytes, bytes | None]]:
         """Add ``chunk``; return the events it completed, in order."""
+        return split_events(self.feed_block(chunk))
+
+    def feed_block(self, chunk: bytes) -> bytes:
+        """Add ``chunk``; return the events it completed as one block of bytes (LF line endings,
+        each event ending in a blank line), or ``b""``. Relays use this to pass events on without
+        splitting them one by one."""
         if self._skip_lf and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._skip_lf = False
@@ -35,14 +41,22 @@ class SSEScanner:
             # second half of the same CRLF and is dropped.
             self._skip_lf = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        parts = data.split(b"\n\n")
-        self._buffer = parts.pop()
-        events = []
-        for part in parts:
-            part = part.lstrip(b"\n")
-            if part:
-                events.append((part + b"\n\n", event_data(part)))
-        return events
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = data
+            return b""
+        self._buffer = data[end + 2 :]
+        return data[: end + 2]
+
+
+def split_events(block: bytes) -> list[tuple[bytes, bytes | None]]:
+    """The events of a block returned by :meth:`SSEScanner.feed_block`, as ``(raw, data)``."""
+    events = []
+    for part in block.split(b"\n\n"):
+        part = part.lstrip(b"\n")
+        if part:
+            events.append((part + b"\n\n", event_data(part)))
+    return events
 
 
 def event_data(event: bytes) -> bytes | None:
