@@ -50,17 +50,20 @@ def create_app(
             raise ConfigError(f"no plugin registers the '{format_id}' format the gateway needs")
     registry.strategy("account", settings.account_strategy)  # fail at startup, not per request
 
-    app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[admin_routes.api_middleware]
-    )
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry
     openai_routes.add_routes(app)
     status.add_routes(app)
-    admin_routes.add_routes(app)
+    api = admin_routes.create_api_app()
     for route in registry.routes:
-        app.router.add_route(route.method, route.path, route.handler, name=route.name)
+        # Plugin routes under /api/ join the management API and its session check.
+        if route.path.startswith("/api/"):
+            api.router.add_route(route.method, route.path[4:], route.handler, name=route.name)
+        else:
+            app.router.add_route(route.method, route.path, route.handler, name=route.name)
+    app.add_subapp("/api", api)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_gateway)
     return app

@@ -173,7 +173,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """An extra HTTP route. Paths under ``/api/`` require a dashboard session like all others."""
+    """An extra HTTP route. Paths under ``/api/`` join the management API (a sub-application)
+    and require a dashboard session like all others; handlers reach shared state through
+    ``request.config_dict``, which works on both sides."""
 
     method: str
     path: str

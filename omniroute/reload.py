@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import sqlite_utils
@@ -33,7 +34,7 @@ def index_from_db(db: sqlite_utils.Database, registry: Registry, vault: Vault) -
     return build_index(registry, *read_config(db, vault))
 
 
-async def reload_index(app: web.Application) -> None:
+async def reload_index(app: Mapping[Any, Any]) -> None:
     """Rebuild the routing index from the database and swap it in."""
     config = await app[STORE].call(read_config, app[SECRETS].vault)
     gateway = app[GATEWAY]

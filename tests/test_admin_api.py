@@ -568,3 +568,10 @@ async def test_usage_of_the_last_request_before_shutdown_is_flushed(make_gateway
     await gw.server.close()
     with sqlite3.connect(data_dir / "storage.sqlite") as db:
         assert db.execute("SELECT status FROM usage").fetchall() == [(200,)]
+
+
+async def test_unknown_api_path_and_wrong_method_answer_in_the_api_error_shape(gateway):
+    status, body = await gateway.api("GET", "/api/no-such-thing")
+    assert status == 404 and set(body["error"]) == {"message", "type", "code", "param"}
+    status, body = await gateway.api("PATCH", "/api/keys")
+    assert status == 405 and "PATCH /api/keys" in body["error"]["message"]

@@ -402,7 +402,7 @@ async def hello(request: web.Request) -> web.Response:
 
 
 async def secret_stats(request: web.Request) -> web.Response:
-    return web.json_response({"plugins": len(request.app[REGISTRY].contributions)})
+    return web.json_response({"plugins": len(request.config_dict[REGISTRY].contributions)})
 
 
 class RoutesPlugin:

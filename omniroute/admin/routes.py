@@ -67,11 +67,9 @@ def _error(err: GatewayError) -> web.Response:
 async def api_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Require a dashboard session on ``/api/*`` and render errors in the API's shape."""
-    if not request.path.startswith("/api/"):
-        return await handler(request)
+    """Require a dashboard session and render every error in the API's JSON shape."""
     try:
-        if request.path not in PUBLIC and not request.app[SESSIONS].valid(
+        if request.path not in PUBLIC and not request.config_dict[SESSIONS].valid(
             request.cookies.get(COOKIE)
         ):
             raise GatewayError(
@@ -82,6 +80,13 @@ async def api_middleware(
         return _error(err)
     except web.HTTPRequestEntityTooLarge:
         return _error(GatewayError(ErrorKind.TOO_LARGE, "request body too large"))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kind = ErrorKind.NOT_FOUND if exc.status == 404 else ErrorKind.BAD_REQUEST
+        return _error(
+            GatewayError(kind, f"{request.method} {request.path}: {exc.reason}", status=exc.status)
+        )
 
 
 # -- auth ---------------------------------------------------------------------------------------
@@ -92,10 +97,10 @@ async def login(request: web.Request) -> web.Response:
     password = data.get("password") if isinstance(data, dict) else None
     if not isinstance(password, str) or not password:
         raise BadRequest("'password' is required", param="password")
-    stored = await request.app[STORE].call(stored_password_hash)
+    stored = await request.config_dict[STORE].call(stored_password_hash)
     if stored is None or not verify_password(password, stored):
         raise GatewayError(ErrorKind.AUTH, "wrong password", code="invalid_password")
-    sessions = request.app[SESSIONS]
+    sessions = request.config_dict[SESSIONS]
     response = json_response({"authenticated": True})
     response.set_cookie(
         COOKIE,
@@ -103,7 +108,7 @@ async def login(request: web.Request) -> web.Response:
         max_age=sessions.lifetime,
         httponly=True,
         samesite="Lax",
-        secure=request.app[SETTINGS].auth_cookie_secure,
+        secure=request.config_dict[SETTINGS].auth_cookie_secure,
         path="/",
     )
     return response
@@ -116,7 +121,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def auth_status(request: web.Request) -> web.Response:
-    authenticated = request.app[SESSIONS].valid(request.cookies.get(COOKIE))
+    authenticated = request.config_dict[SESSIONS].valid(request.cookies.get(COOKIE))
     return json_response({"authenticated": authenticated})
 
 
@@ -124,7 +129,9 @@ async def auth_status(request: web.Request) -> web.Response:
 
 
 async def list_plugins(request: web.Request) -> web.Response:
-    return json_response(describe_plugins(request.app[PLUGIN_MANAGER], request.app[REGISTRY]))
+    return json_response(
+        describe_plugins(request.config_dict[PLUGIN_MANAGER], request.config_dict[REGISTRY])
+    )
 
 
 # -- connections --------------------------------------------------------------------------------
@@ -132,13 +139,13 @@ async def list_plugins(request: web.Request) -> web.Response:
 
 async def list_connections(request: web.Request) -> web.Response:
     provider = request.query.get("provider")
-    rows = await request.app[STORE].call(connections.list_rows, provider)
+    rows = await request.config_dict[STORE].call(connections.list_rows, provider)
     return json_response([connections.to_api(r) for r in rows])
 
 
 async def create_connection(request: web.Request) -> web.Response:
     data = await json_body(request)
-    app = request.app
+    app = request.config_dict
     created = await app[STORE].call(
         config_ops.create_connection, app[REGISTRY], app[SECRETS].vault, data
     )
@@ -148,7 +155,7 @@ async def create_connection(request: web.Request) -> web.Response:
 
 async def get_connection(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
-    row = await request.app[STORE].call(connections.get_row, ident)
+    row = await request.config_dict[STORE].call(connections.get_row, ident)
     if row is None:
         raise not_found("connection", ident)
     return json_response(connections.to_api(row))
@@ -157,7 +164,7 @@ async def get_connection(request: web.Request) -> web.Response:
 async def update_connection(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
     data = await json_body(request)
-    app = request.app
+    app = request.config_dict
     updated = await app[STORE].call(
         config_ops.update_connection, app[REGISTRY], app[SECRETS].vault, ident, data
     )
@@ -169,15 +176,15 @@ async def update_connection(request: web.Request) -> web.Response:
 
 async def delete_connection(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
-    if not await request.app[STORE].call(connections.delete, ident):
+    if not await request.config_dict[STORE].call(connections.delete, ident):
         raise not_found("connection", ident)
-    await reload_index(request.app)
+    await reload_index(request.config_dict)
     return json_response({"deleted": ident})
 
 
 async def test_connection(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
-    app = request.app
+    app = request.config_dict
     conn: Connection | None = app[GATEWAY].index.all_connections.get(ident)
     if conn is None:
         raise not_found("connection", ident)
@@ -192,34 +199,36 @@ async def test_connection(request: web.Request) -> web.Response:
 
 
 async def list_nodes(request: web.Request) -> web.Response:
-    rows = await request.app[STORE].call(nodes.list_rows)
+    rows = await request.config_dict[STORE].call(nodes.list_rows)
     return json_response([nodes.to_api(r) for r in rows])
 
 
 async def create_node(request: web.Request) -> web.Response:
     data = await json_body(request)
-    created = await request.app[STORE].call(config_ops.create_node, request.app[REGISTRY], data)
-    await reload_index(request.app)
+    created = await request.config_dict[STORE].call(
+        config_ops.create_node, request.config_dict[REGISTRY], data
+    )
+    await reload_index(request.config_dict)
     return json_response(created, 201)
 
 
 async def update_node(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
     data = await json_body(request)
-    updated = await request.app[STORE].call(
-        config_ops.update_node, request.app[REGISTRY], ident, data
+    updated = await request.config_dict[STORE].call(
+        config_ops.update_node, request.config_dict[REGISTRY], ident, data
     )
     if updated is None:
         raise not_found("provider node", ident)
-    await reload_index(request.app)
+    await reload_index(request.config_dict)
     return json_response(updated)
 
 
 async def delete_node(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
-    if not await request.app[STORE].call(nodes.delete, ident):
+    if not await request.config_dict[STORE].call(nodes.delete, ident):
         raise not_found("provider node", ident)
-    await reload_index(request.app)
+    await reload_index(request.config_dict)
     return json_response({"deleted": ident})
 
 
@@ -227,23 +236,23 @@ async def delete_node(request: web.Request) -> web.Response:
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    rows = await request.app[STORE].call(client_keys.list_rows)
+    rows = await request.config_dict[STORE].call(client_keys.list_rows)
     return json_response([client_keys.to_api(r) for r in rows])
 
 
 async def create_key(request: web.Request) -> web.Response:
     data = await json_body(request)
-    secret = request.app[SECRETS].api_key_secret
-    created = await request.app[STORE].call(config_ops.create_key, secret, data)
-    await reload_index(request.app)
+    secret = request.config_dict[SECRETS].api_key_secret
+    created = await request.config_dict[STORE].call(config_ops.create_key, secret, data)
+    await reload_index(request.config_dict)
     return json_response(created, 201)
 
 
 async def revoke_key(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
-    if not await request.app[STORE].call(client_keys.revoke, ident):
+    if not await request.config_dict[STORE].call(client_keys.revoke, ident):
         raise not_found("key", ident)
-    await reload_index(request.app)
+    await reload_index(request.config_dict)
     return json_response({"revoked": ident})
 
 
@@ -268,31 +277,34 @@ def _query_number(
 async def usage(request: web.Request) -> web.Response:
     limit = int(_query_number(request, "limit", 100, 1, 1000))
     since = _query_number(request, "since", time.time() - 86400, 0, 1e11)
-    store = request.app[STORE]
-    await request.app[GATEWAY].ledger.drain()
+    store = request.config_dict[STORE]
+    await request.config_dict[GATEWAY].ledger.drain()
     rows = await store.call(queries.recent, limit)
     totals = await store.call(queries.totals, since)
     return json_response({"since": since, "recent": rows, **totals})
 
 
-def add_routes(app: web.Application) -> None:
-    """Mount the management API."""
-    r = app.router
-    r.add_post("/api/auth/login", login)
-    r.add_post("/api/auth/logout", logout)
-    r.add_get("/api/auth/status", auth_status)
-    r.add_get("/api/plugins", list_plugins)
-    r.add_get("/api/providers", list_connections)
-    r.add_post("/api/providers", create_connection)
-    r.add_get("/api/providers/{id}", get_connection)
-    r.add_put("/api/providers/{id}", update_connection)
-    r.add_delete("/api/providers/{id}", delete_connection)
-    r.add_post("/api/providers/{id}/test", test_connection)
-    r.add_get("/api/provider-nodes", list_nodes)
-    r.add_post("/api/provider-nodes", create_node)
-    r.add_put("/api/provider-nodes/{id}", update_node)
-    r.add_delete("/api/provider-nodes/{id}", delete_node)
-    r.add_get("/api/keys", list_keys)
-    r.add_post("/api/keys", create_key)
-    r.add_delete("/api/keys/{id}", revoke_key)
-    r.add_get("/api/usage", usage)
+def create_api_app() -> web.Application:
+    """The management API, mounted at ``/api``: its own app, so its middleware (the session
+    check) costs the gateway's ``/v1`` requests nothing."""
+    api = web.Application(middlewares=[api_middleware])
+    r = api.router
+    r.add_post("/auth/login", login)
+    r.add_post("/auth/logout", logout)
+    r.add_get("/auth/status", auth_status)
+    r.add_get("/plugins", list_plugins)
+    r.add_get("/providers", list_connections)
+    r.add_post("/providers", create_connection)
+    r.add_get("/providers/{id}", get_connection)
+    r.add_put("/providers/{id}", update_connection)
+    r.add_delete("/providers/{id}", delete_connection)
+    r.add_post("/providers/{id}/test", test_connection)
+    r.add_get("/provider-nodes", list_nodes)
+    r.add_post("/provider-nodes", create_node)
+    r.add_put("/provider-nodes/{id}", update_node)
+    r.add_delete("/provider-nodes/{id}", delete_node)
+    r.add_get("/keys", list_keys)
+    r.add_post("/keys", create_key)
+    r.add_delete("/keys/{id}", revoke_key)
+    r.add_get("/usage", usage)
+    return api
