@@ -8,11 +8,9 @@ import hashlib
 import hmac
 import secrets
 import time
+from typing import Any
 
 import sqlite_utils
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import OctKey
 
 COOKIE = "omniroute_session"
 PASSWORD_KEY = "password_hash"
@@ -66,24 +64,41 @@ def ensure_password(db: sqlite_utils.Database, initial: str | None) -> str | Non
 
 
 class SessionSigner:
-    """Issues and checks session tokens."""
+    """Issues and checks session tokens.
+
+    The JOSE library is imported on first use: a gateway that only serves ``/v1`` never loads
+    it, which keeps several megabytes out of its memory.
+    """
 
     def __init__(self, secret: str, lifetime_seconds: float) -> None:
-        self._key = OctKey.import_key(secret.encode())
+        self._secret = secret
+        self._key: Any = None
         self.lifetime = int(lifetime_seconds)
+
+    def _signing_key(self) -> Any:
+        if self._key is None:
+            from joserfc.jwk import OctKey
+
+            self._key = OctKey.import_key(self._secret.encode())
+        return self._key
 
     def issue(self) -> str:
         """A new session token."""
+        from joserfc import jwt
+
         now = int(time.time())
         claims = {"sub": "admin", "iat": now, "exp": now + self.lifetime}
-        return jwt.encode({"alg": "HS256"}, claims, self._key)
+        return jwt.encode({"alg": "HS256"}, claims, self._signing_key())
 
     def valid(self, token: str | None) -> bool:
         """Whether ``token`` is a well-signed, unexpired session."""
         if not token:
             return False
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+
         try:
-            decoded = jwt.decode(token, self._key, algorithms=["HS256"])
+            decoded = jwt.decode(token, self._signing_key(), algorithms=["HS256"])
         except (JoseError, ValueError):
             return False
         exp = decoded.claims.get("exp")
