@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from omniroute.errors import GatewayError
+from omniroute.formats import ir
+
+
+class StreamDecoder(Protocol):
+    """Turns a format's stream bytes into IR events, incrementally.
+
+    ``feed`` accepts chunks split anywhere (mid-line, mid-CRLF, mid-JSON) and returns the events
+    they completed; ``close`` is called at end of stream and returns what remains (for example a
+    ``Stop`` a format implies by ending, or a ``StreamError`` for a truncated stream).
+    """
+
+    def feed(self, chunk: bytes) -> list[ir.Event]: ...
+
+    def close(self) -> list[ir.Event]: ...
+
+
+class StreamEncoder(Protocol):
+    """Turns IR events into a format's stream bytes, with per-stream state (open blocks, tool
+    call indices, usage so far). ``encode`` returns complete events only (each ending with a
+    blank line); ``finish`` returns what the format needs at the end (a terminator such as
+    ``data: [DONE]``) if the events did not already produce it."""
+
+    def encode(self, events: list[ir.Event]) -> bytes: ...
+
+    def finish(self) -> bytes: ...
 
 
 class Format:
     """A wire format (an API dialect) registered through ``register_formats``.
 
-    A format owns how failures look to clients that speak it: the JSON error body for a plain
-    answer and the event that ends a stream that failed after it started. Request and response
-    codecs (to and from the gateway's IR) extend this class as translation between formats
-    arrives; a format that only passes through needs nothing more.
+    A format owns how failures look to clients that speak it (the JSON error body for a plain
+    answer, and the event that ends a stream that failed after it started) and, for translation,
+    its codecs to and from the IR (:mod:`omniroute.formats.ir`): pure functions and small stream
+    state machines, no I/O. A format without codecs (``translates = False``) can still be used
+    for same-format pass-through.
     """
+
+    translates: bool = False
 
     id: str = ""
     name: str = ""
@@ -25,6 +55,30 @@ class Format:
     def stream_error_event(self, err: GatewayError) -> bytes:
         """One complete stream event that tells a client the stream failed."""
         raise NotImplementedError
+
+    def parse_request(self, body: dict[str, Any]) -> ir.Request:
+        """A request body in this format → IR."""
+        raise NotImplementedError(f"format {self.id!r} has no request codec")
+
+    def render_request(self, request: ir.Request) -> dict[str, Any]:
+        """IR → a request body in this format."""
+        raise NotImplementedError(f"format {self.id!r} has no request codec")
+
+    def parse_response(self, body: dict[str, Any]) -> ir.Response:
+        """A complete response body in this format → IR."""
+        raise NotImplementedError(f"format {self.id!r} has no response codec")
+
+    def render_response(self, response: ir.Response) -> dict[str, Any]:
+        """IR → a complete response body in this format."""
+        raise NotImplementedError(f"format {self.id!r} has no response codec")
+
+    def stream_decoder(self) -> StreamDecoder:
+        """A fresh decoder for one stream in this format."""
+        raise NotImplementedError(f"format {self.id!r} has no stream codec")
+
+    def stream_encoder(self, model: str) -> StreamEncoder:
+        """A fresh encoder for one stream in this format, answering as ``model``."""
+        raise NotImplementedError(f"format {self.id!r} has no stream codec")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r})"
