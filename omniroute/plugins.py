@@ -167,6 +167,11 @@ def _add_provider(reg: Registry, plugin: str, provider: Provider) -> None:
         raise ConfigError(
             f"plugin {plugin!r}: provider {provider!r} needs an id and a prefix without '/'"
         )
+    if provider.format not in reg.formats:
+        raise ConfigError(
+            f"plugin {plugin!r}: provider {provider.id!r} speaks the {provider.format!r} format, "
+            f"which no loaded plugin registers (known: {', '.join(sorted(reg.formats))})"
+        )
     reg.claim(plugin, "provider", provider.id, provider.id)
     if provider.template:
         reg.templates[provider.id] = provider

@@ -34,6 +34,7 @@ class Endpoint(StrEnum):
     EMBEDDINGS = "embeddings"
     IMAGES = "images"
     MODELS = "models"
+    COUNT_TOKENS = "count_tokens"
 
 
 #: Path of each endpoint under an OpenAI-compatible base URL.

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import orjson
 from aiohttp import web
 
 from omniroute.accounts import client_keys, connections, nodes
 from omniroute.accounts.checks import check_connection
-from omniroute.admin import config_ops
+from omniroute.admin import config_ops, translator
+from omniroute.admin.http import json_body, json_response, not_found
 from omniroute.admin.sessions import COOKIE, stored_password_hash, verify_password
 from omniroute.appkeys import (
     GATEWAY,
@@ -30,25 +29,6 @@ from omniroute.providers import Connection
 from omniroute.reload import reload_index
 
 PUBLIC = frozenset({"/api/auth/login", "/api/auth/status"})
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    """A JSON answer (orjson)."""
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def not_found(what: str, ident: str) -> GatewayError:
-    """A 404 for a missing management object."""
-    return GatewayError(ErrorKind.NOT_FOUND, f"{what} '{ident}' not found", code="not_found")
-
-
-async def json_body(request: web.Request) -> Any:
-    """The request's JSON body; malformed JSON is a 400."""
-    raw = await request.read()
-    try:
-        return orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from None
 
 
 def _error(err: GatewayError) -> web.Response:
@@ -307,4 +287,6 @@ def create_api_app() -> web.Application:
     r.add_post("/keys", create_key)
     r.add_delete("/keys/{id}", revoke_key)
     r.add_get("/usage", usage)
+    r.add_post("/translator/detect", translator.detect)
+    r.add_post("/translator/translate", translator.translate)
     return api

@@ -43,6 +43,8 @@ class Format:
     """
 
     translates: bool = False
+    #: Client headers passed on to an upstream of the same format (never credentials).
+    forwarded_headers: tuple[str, ...] = ()
 
     id: str = ""
     name: str = ""
@@ -55,6 +57,17 @@ class Format:
     def stream_error_event(self, err: GatewayError) -> bytes:
         """One complete stream event that tells a client the stream failed."""
         raise NotImplementedError
+
+    def passthrough_request(
+        self, body: dict[str, Any], model: str, *, stream_usage: bool
+    ) -> dict[str, Any]:
+        """The body for an upstream of this same format: the client's, with ``model`` replaced.
+
+        ``stream_usage`` asks a format that reports streamed usage only on request to do so.
+        """
+        out = dict(body)
+        out["model"] = model
+        return out
 
     def parse_request(self, body: dict[str, Any]) -> ir.Request:
         """A request body in this format → IR."""
@@ -76,8 +89,13 @@ class Format:
         """A fresh decoder for one stream in this format."""
         raise NotImplementedError(f"format {self.id!r} has no stream codec")
 
-    def stream_encoder(self, model: str) -> StreamEncoder:
-        """A fresh encoder for one stream in this format, answering as ``model``."""
+    def stream_encoder(
+        self, model: str, client_request: dict[str, Any] | None = None
+    ) -> StreamEncoder:
+        """A fresh encoder for one stream in this format, answering as ``model``.
+
+        ``client_request`` is the client's own request body, for choices it makes about the
+        stream (OpenAI's ``stream_options.include_usage``)."""
         raise NotImplementedError(f"format {self.id!r} has no stream codec")
 
     def __repr__(self) -> str:

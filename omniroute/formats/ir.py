@@ -266,7 +266,12 @@ class Stop:
 
 @dataclass(slots=True)
 class StreamError:
-    """The upstream reported an error inside the stream."""
+    """The upstream reported an error inside the stream.
+
+    ``kind`` is an :class:`omniroute.errors.ErrorKind` value when the decoder could classify the
+    error (``rate_limited``, ``upstream``, ...), else the upstream's own error type
+    (``overloaded_error``); ``status`` is the HTTP status it implies, when known.
+    """
 
     kind: str
     message: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -23,6 +23,8 @@ from omniroute.extensions import (
     StrategyContext,
     UpstreamResponse,
 )
+from omniroute.formats import ir
+from omniroute.formats.base import Format
 from omniroute.ledger.ledger import Ledger
 from omniroute.providers import Connection, Endpoint
 from omniroute.routing.health import AccountHealth
@@ -37,13 +39,22 @@ Accept = Callable[[Attempt, UpstreamResponse], Awaitable[T]]
 
 @dataclass(slots=True)
 class RequestContext:
-    """One client request on its way through the gateway."""
+    """One client request on its way through the gateway.
+
+    ``source`` is the format the client speaks; ``forwarded`` holds the client headers that
+    format passes on to an upstream of the same format (``anthropic-beta``, ...). ``ir`` is the
+    request in the intermediate representation, parsed once, and only when an attempt goes to
+    an upstream of another format.
+    """
 
     endpoint: Endpoint
     body: dict[str, Any]
     resolved: Resolved
     key_id: str | None
+    source: Format
     stream: bool = False
+    forwarded: dict[str, str] = field(default_factory=dict)
+    ir: ir.Request | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.perf_counter)
     connection: Connection | None = None
@@ -107,6 +118,7 @@ class Gateway:
         health: AccountHealth,
         account_strategy: Strategy,
         middlewares: Sequence[Middleware],
+        formats: Mapping[str, Format],
         api_key_secret: str,
         require_api_key: bool,
     ) -> None:
@@ -116,6 +128,7 @@ class Gateway:
         self.health = health
         self.account_strategy = account_strategy
         self.require_api_key = require_api_key
+        self.formats = formats
         self._api_key_secret = api_key_secret
         self._call = compose(middlewares, self._send)
 
@@ -167,25 +180,41 @@ class Gateway:
                 f"model; use '{provider.prefix}/<model>'",
                 param="model",
             )
-        body = dict(ctx.body)
-        body["model"] = model
-        if ctx.stream and provider.stream_usage:
-            # Ask for usage even when the client did not, so the ledger is complete; the relay
-            # drops the extra usage event before it reaches such a client.
-            options = body.get("stream_options")
-            if not (isinstance(options, dict) and options.get("include_usage")):
-                body["stream_options"] = {**(options or {}), "include_usage": True}
+        target = self.formats[provider.format]
+        headers = provider.headers(conn)
+        if target is ctx.source:
+            body = target.passthrough_request(
+                ctx.body, model, stream_usage=ctx.stream and provider.stream_usage
+            )
+            headers.update(ctx.forwarded)
+        else:
+            body = self._translated_body(ctx, target, model)
         return Attempt(
             provider=provider,
             connection=conn,
             endpoint=ctx.endpoint,
             url=provider.url(conn, ctx.endpoint),
-            headers=provider.headers(conn),
+            headers=headers,
             body=body,
             stream=ctx.stream,
             request_id=ctx.request_id,
             client_key_id=ctx.key_id,
         )
+
+    def _translated_body(self, ctx: RequestContext, target: Format, model: str) -> dict[str, Any]:
+        """The request rendered in the upstream's format (parsed into the IR once)."""
+        if not (target.translates and ctx.source.translates):
+            raise GatewayError(
+                ErrorKind.BAD_REQUEST,
+                f"provider '{ctx.resolved.provider.id}' speaks the '{target.id}' format, and "
+                f"no translation from '{ctx.source.id}' is installed",
+                code="translation_unavailable",
+            )
+        if ctx.ir is None:
+            ctx.ir = ctx.source.parse_request(ctx.body)
+        ctx.ir.model = model
+        ctx.ir.stream = ctx.stream
+        return target.render_request(ctx.ir)
 
     async def forward(self, ctx: RequestContext, accept: Accept[T]) -> T:
         """Try the provider's accounts in order until one gives a usable answer.

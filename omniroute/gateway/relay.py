@@ -1,5 +1,5 @@
-"""Relaying an OpenAI-style SSE stream: peek before committing, relay as it arrives, heartbeat
-while idle, and never end a stream silently truncated."""
+"""The same-format relay for OpenAI chat streams, the hot path: peek before committing, relay
+as it arrives, heartbeat while idle, and never end a stream silently truncated."""
 
 from __future__ import annotations
 
@@ -8,15 +8,26 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from omniroute.accounts.vault import Secret, redact
-from omniroute.errors import ErrorKind, UpstreamError
+from omniroute.appkeys import SETTINGS
+from omniroute.errors import ErrorKind, GatewayError, UpstreamError
 from omniroute.extensions import Attempt, UpstreamResponse
+from omniroute.formats.base import Format
+from omniroute.gateway.front import (
+    CLIENT_CLOSED,
+    SSE_HEADERS,
+    ClientGone,
+    record,
+    write_or_gone,
+)
+from omniroute.gateway.pipeline import TRANSPORT_ERRORS, Gateway, RequestContext, transport_error
 from omniroute.gateway.sse import SSEScanner, event_data, split_events
+from omniroute.ledger.usage import openai_usage
 from omniroute.providers import Provider
 
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -69,19 +80,25 @@ class StreamStart:
     first_block: bytes
 
 
+async def check_stream_response(attempt: Attempt, resp: UpstreamResponse) -> None:
+    """Raise the classified error unless the upstream answered with an event stream."""
+    if resp.status < 400 and "text/event-stream" in resp.headers.get("Content-Type", ""):
+        return
+    body = await resp.read()
+    status = resp.status if resp.status >= 400 else 502
+    err = attempt.provider.classify_error(status, resp.headers, body)
+    if resp.status < 400:
+        err = UpstreamError(
+            ErrorKind.UPSTREAM,
+            f"upstream answered a stream request without a stream: {err.message}",
+        )
+    raise err
+
+
 async def open_stream(attempt: Attempt, resp: UpstreamResponse) -> StreamStart:
     """Read up to the first event with data; raise :class:`UpstreamError` if the upstream failed
     before then, so the gateway can still fail over without the client seeing anything."""
-    if "text/event-stream" not in resp.headers.get("Content-Type", ""):
-        body = await resp.read()
-        status = resp.status if resp.status >= 400 else 502
-        err = attempt.provider.classify_error(status, resp.headers, body)
-        if resp.status < 400:
-            err = UpstreamError(
-                ErrorKind.UPSTREAM,
-                f"upstream answered a stream request without a stream: {err.message}",
-            )
-        raise err
+    await check_stream_response(attempt, resp)
     scanner = SSEScanner()
     chunks = resp.chunks()
     async for chunk in chunks:
@@ -175,6 +192,12 @@ def _usage_at(block: bytes, offset: int) -> int:
     return min(found) if found else -1
 
 
+class WriteClock(Protocol):
+    """Anything that remembers when the relay last wrote (``time.monotonic()``)."""
+
+    last_write: float
+
+
 class Heartbeat:
     """Writes ``: ping`` to a stream that has been idle for ``interval`` seconds.
 
@@ -182,7 +205,7 @@ class Heartbeat:
     scheduled callback; the relay only writes whole events, so a ping never splits one.
     """
 
-    def __init__(self, response: web.StreamResponse, state: ChatStreamState, interval: float):
+    def __init__(self, response: web.StreamResponse, state: WriteClock, interval: float):
         self._response = response
         self._state = state
         self._interval = interval
@@ -210,3 +233,75 @@ class Heartbeat:
         self._handle.cancel()
         if self._pending is not None and not self._pending.done():
             await asyncio.gather(self._pending, return_exceptions=True)
+
+
+async def _relay_rest(
+    start: StreamStart, state: ChatStreamState, response: web.StreamResponse, fmt: Format
+) -> UpstreamError | None:
+    """Relay events until the upstream ends; end the client's stream properly in every case.
+
+    Returns the error the stream ended with, if any.
+    """
+    cut: UpstreamError | None = None
+    try:
+        async for chunk in start.chunks:
+            out = state.take_block(start.scanner.feed_block(chunk))
+            if out:
+                state.last_write = time.monotonic()
+                await write_or_gone(response, out)
+        if start.scanner.pending.strip() and not state.done:
+            cut = UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended mid-event")
+    except TRANSPORT_ERRORS as exc:
+        cut = transport_error(exc)
+        cut.message = f"upstream stream was cut: {cut.message}"
+    if state.done:
+        return None
+    if cut is None and state.finished:
+        await write_or_gone(response, DONE_EVENT)  # the upstream omitted it; clients wait for it
+        return None
+    if cut is None and state.errored:
+        return UpstreamError(ErrorKind.UPSTREAM, "upstream sent an error event")
+    cut = cut or UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended before it was complete")
+    await write_or_gone(response, fmt.stream_error_event(cut))
+    return cut
+
+
+async def relay_chat_stream(
+    request: web.Request, gw: Gateway, ctx: RequestContext
+) -> web.StreamResponse:
+    """Forward a streaming chat request and relay its events as they arrive."""
+    options = ctx.body.get("stream_options")
+    wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+    state = ChatStreamState(client_wants_usage=wants_usage)
+    try:
+        start = await gw.forward(ctx, open_stream)
+    except GatewayError as err:
+        record(gw, ctx, err.status, error_kind=err.kind.value)
+        raise
+
+    state.credential = ctx.connection.api_key if ctx.connection else None
+    fmt = ctx.source
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    status, error_kind, ttft = 200, None, None
+    heartbeat: Heartbeat | None = None
+    try:
+        await response.prepare(request)
+        heartbeat = Heartbeat(response, state, request.app[SETTINGS].heartbeat_interval)
+        await write_or_gone(response, state.take_block(start.first_block))
+        ttft = round(ctx.elapsed_ms(), 2)
+        failure = await _relay_rest(start, state, response, fmt)
+        if failure is not None:
+            status, error_kind = 502, failure.kind.value
+        await heartbeat.stop()
+        await response.write_eof()
+    except ClientGone:
+        status, error_kind = CLIENT_CLOSED, "client_closed"
+    except asyncio.CancelledError:
+        status, error_kind = CLIENT_CLOSED, "client_closed"
+        raise
+    finally:
+        if heartbeat is not None:
+            await heartbeat.stop()
+        start.response.close()
+        record(gw, ctx, status, error_kind=error_kind, ttft_ms=ttft, **openai_usage(state.usage))
+    return response

@@ -111,3 +111,42 @@ def validate_images(body: dict[str, Any]) -> str:
         raise BadRequest("'prompt' is required and must be a non-empty string", param="prompt")
     _positive_int(body, "n")
     return model
+
+
+def validate_messages(body: dict[str, Any]) -> str:
+    """Check an Anthropic Messages request; returns the model string."""
+    model = _model(body)
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise BadRequest("max_tokens: a positive integer is required", param="max_tokens")
+    return _anthropic_messages(body, model)
+
+
+def validate_count_tokens(body: dict[str, Any]) -> str:
+    """Check an Anthropic token-count request (a Messages body without ``max_tokens``)."""
+    return _anthropic_messages(body, _model(body))
+
+
+def _anthropic_messages(body: dict[str, Any], model: str) -> str:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages: a non-empty array of messages is required", param="messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise BadRequest(
+                f"messages.{i}.role: must be 'user' or 'assistant'", param=f"messages.{i}.role"
+            )
+        if not isinstance(message.get("content"), str | list):
+            raise BadRequest(
+                f"messages.{i}.content: a string or an array of content blocks is required",
+                param=f"messages.{i}.content",
+            )
+    system = body.get("system")
+    if system is not None and not isinstance(system, str | list):
+        raise BadRequest("system: a string or an array of text blocks is required", param="system")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequest("stream: must be a boolean", param="stream")
+    _number(body, "temperature", 0, 1)
+    _number(body, "top_p", 0, 1)
+    return model

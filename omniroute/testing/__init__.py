@@ -1,5 +1,14 @@
-"""Test helpers for OmniRoute and its plugins: a fake OpenAI-compatible upstream."""
+"""Test helpers for OmniRoute and its plugins: fake upstreams that speak the real wire formats
+(OpenAI-compatible and Anthropic), validate what they receive and can be scripted to fail."""
 
+from omniroute.testing.fake_anthropic import AnthropicReply, FakeAnthropicUpstream
 from omniroute.testing.fake_openai import FakeOpenAIUpstream, RecordedRequest, Reply, ReplyKind
 
-__all__ = ["FakeOpenAIUpstream", "RecordedRequest", "Reply", "ReplyKind"]
+__all__ = [
+    "AnthropicReply",
+    "FakeAnthropicUpstream",
+    "FakeOpenAIUpstream",
+    "RecordedRequest",
+    "Reply",
+    "ReplyKind",
+]

@@ -1,0 +1,87 @@
+"""What every front door shares: error answers, body limits, ledger rows, safe writes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from omniroute.appkeys import SETTINGS
+from omniroute.errors import ErrorKind, GatewayError
+from omniroute.formats import ir
+from omniroute.formats.base import Format
+from omniroute.gateway.pipeline import Gateway, RequestContext
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+CLIENT_CLOSED = 499
+
+
+def error_response(fmt: Format, err: GatewayError) -> web.Response:
+    """An error answer in the caller's own format."""
+    headers = {}
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(err.retry_after)))
+    return web.Response(
+        body=fmt.error_body(err),
+        status=err.status,
+        content_type=fmt.error_content_type,
+        headers=headers,
+    )
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, refusing bodies over the configured limit with a 413."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        raise GatewayError(
+            ErrorKind.TOO_LARGE, f"request body exceeds the {limit // (1024 * 1024)} MB limit"
+        ) from None
+
+
+def usage_columns(usage: ir.Usage | None) -> dict[str, int]:
+    """Ledger columns from IR usage; ``tokens_in`` counts cached prompt tokens too."""
+    if usage is None:
+        return {}
+    return {
+        "tokens_in": usage.input + usage.cache_read + usage.cache_write,
+        "tokens_out": usage.output,
+        "tokens_cached": usage.cache_read,
+        "tokens_reasoning": usage.reasoning,
+    }
+
+
+def record(gw: Gateway, ctx: RequestContext, status: int, **extra: Any) -> None:
+    """Queue the ledger row for a finished request."""
+    row = {
+        "ts": time.time(),
+        "request_id": ctx.request_id,
+        "endpoint": ctx.endpoint.value,
+        "provider": ctx.resolved.provider.id,
+        "model": ctx.model,
+        "connection_id": ctx.connection.id if ctx.connection else None,
+        "key_id": ctx.key_id,
+        "stream": int(ctx.stream),
+        "status": status,
+        "latency_ms": round(ctx.elapsed_ms(), 2),
+    }
+    row.update(extra)
+    gw.ledger.record(row)
+
+
+class ClientGone(Exception):
+    """The client closed its connection while we were writing to it."""
+
+
+async def write_or_gone(response: web.StreamResponse, data: bytes) -> None:
+    """Write to the client; a closed connection becomes :class:`ClientGone`."""
+    try:
+        await response.write(data)
+    except (ConnectionResetError, RuntimeError) as exc:
+        raise ClientGone from exc

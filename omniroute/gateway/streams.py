@@ -1,0 +1,214 @@
+"""Streams through the IR: translated hops, and same-format hops of formats without a
+specialised relay (observed by their decoder for usage and completeness, relayed unchanged)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import orjson
+from aiohttp import web
+
+from omniroute.appkeys import SETTINGS
+from omniroute.errors import ErrorKind, UpstreamError
+from omniroute.extensions import Attempt, UpstreamResponse
+from omniroute.formats import ir
+from omniroute.formats.base import Format, StreamDecoder, StreamEncoder
+from omniroute.gateway.front import (
+    CLIENT_CLOSED,
+    SSE_HEADERS,
+    ClientGone,
+    record,
+    usage_columns,
+    write_or_gone,
+)
+from omniroute.gateway.pipeline import (
+    TRANSPORT_ERRORS,
+    Accept,
+    Gateway,
+    RequestContext,
+    transport_error,
+)
+from omniroute.gateway.relay import Heartbeat, check_stream_response
+from omniroute.gateway.sse import SSEScanner
+from omniroute.providers import Provider
+
+#: Events that mean the answer has really started (metadata and usage alone do not).
+_CONTENT = (
+    ir.PartStart,
+    ir.TextDelta,
+    ir.ThinkingDelta,
+    ir.SignatureDelta,
+    ir.ToolArgumentsDelta,
+    ir.PartStop,
+    ir.Stop,
+)
+
+
+def error_from_event(provider: Provider, event: ir.StreamError) -> UpstreamError:
+    """Classify an in-stream error with the provider's own rules, by the status it implies."""
+    status = event.status
+    if status is None:
+        hint = event.kind.lower()
+        status = 429 if ("rate" in hint or "quota" in hint) else 500
+    body = orjson.dumps({"error": {"type": event.kind, "message": event.message}})
+    return provider.classify_error(status, {}, body)
+
+
+@dataclass(slots=True)
+class DecodedStart:
+    """An upstream stream whose first content event has arrived: the point of no return."""
+
+    response: UpstreamResponse
+    chunks: AsyncIterator[bytes]
+    scanner: SSEScanner
+    decoder: StreamDecoder
+    blocks: list[bytes]
+    events: list[ir.Event]
+
+
+def open_decoded(target: Format) -> Accept[DecodedStart]:
+    """An acceptor that decodes the upstream's stream until its first content event, failing
+    over (by raising) on an error before it."""
+
+    async def accept(attempt: Attempt, resp: UpstreamResponse) -> DecodedStart:
+        await check_stream_response(attempt, resp)
+        scanner, decoder = SSEScanner(), target.stream_decoder()
+        chunks = resp.chunks()
+        blocks: list[bytes] = []
+        events: list[ir.Event] = []
+        async for chunk in chunks:
+            block = scanner.feed_block(chunk)
+            if not block:
+                continue
+            blocks.append(block)
+            for event in decoder.feed(block):
+                if isinstance(event, ir.StreamError):
+                    raise error_from_event(attempt.provider, event)
+                events.append(event)
+                if isinstance(event, _CONTENT):
+                    return DecodedStart(resp, chunks, scanner, decoder, blocks, events)
+        raise UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended before its first event")
+
+    return accept
+
+
+@dataclass(slots=True)
+class Observed:
+    """What the relay learned from the events: usage, whether the answer completed."""
+
+    usage: ir.Usage | None = None
+    stopped: bool = False
+    failed: ir.StreamError | None = None
+    last_write: float = field(default_factory=time.monotonic)
+
+    def note(self, events: list[ir.Event]) -> None:
+        """Remember usage, completion and errors."""
+        for event in events:
+            if isinstance(event, ir.UsageUpdate) or (
+                isinstance(event, ir.MessageStart) and event.usage is not None
+            ):
+                self.usage = event.usage
+            elif isinstance(event, ir.Stop):
+                self.stopped = True
+            elif isinstance(event, ir.StreamError):
+                self.failed = event
+
+
+class _Output:
+    """Bytes for the client: the upstream's own blocks (same format) or re-encoded events."""
+
+    def __init__(self, encoder: StreamEncoder | None) -> None:
+        self.encoder = encoder
+
+    def render(self, blocks: list[bytes], events: list[ir.Event]) -> bytes:
+        if self.encoder is None:
+            return b"".join(blocks)
+        return self.encoder.encode(events)
+
+
+async def relay_decoded(
+    request: web.Request, gw: Gateway, ctx: RequestContext
+) -> web.StreamResponse:
+    """Forward a streaming request and relay the answer in the client's format."""
+    source, target = ctx.source, gw.formats[ctx.resolved.provider.format]
+    try:
+        start = await gw.forward(ctx, open_decoded(target))
+    except UpstreamError as err:
+        record(gw, ctx, err.status, error_kind=err.kind.value)
+        raise
+    model = str(ctx.body.get("model", ctx.model))
+    output = _Output(None if target is source else source.stream_encoder(model, ctx.body))
+    seen = Observed()
+    seen.note(start.events)
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    status, error_kind, ttft = 200, None, None
+    heartbeat: Heartbeat | None = None
+    try:
+        await response.prepare(request)
+        heartbeat = Heartbeat(response, seen, request.app[SETTINGS].heartbeat_interval)
+        await write_or_gone(response, output.render(start.blocks, start.events))
+        ttft = round(ctx.elapsed_ms(), 2)
+        failure = await _relay_rest(start, seen, output, response, source)
+        if failure is not None:
+            status, error_kind = 502, failure.kind.value
+        await heartbeat.stop()
+        await response.write_eof()
+    except ClientGone:
+        status, error_kind = CLIENT_CLOSED, "client_closed"
+    except asyncio.CancelledError:
+        status, error_kind = CLIENT_CLOSED, "client_closed"
+        raise
+    finally:
+        if heartbeat is not None:
+            await heartbeat.stop()
+        start.response.close()
+        record(gw, ctx, status, error_kind=error_kind, ttft_ms=ttft, **usage_columns(seen.usage))
+    return response
+
+
+async def _relay_rest(
+    start: DecodedStart,
+    seen: Observed,
+    output: _Output,
+    response: web.StreamResponse,
+    source: Format,
+) -> UpstreamError | None:
+    """Relay until the upstream ends, then end the client's stream properly in every case."""
+    cut: UpstreamError | None = None
+    try:
+        async for chunk in start.chunks:
+            block = start.scanner.feed_block(chunk)
+            if not block:
+                continue
+            events = start.decoder.feed(block)
+            seen.note(events)
+            out = output.render([block], events)
+            if out:
+                seen.last_write = time.monotonic()
+                await write_or_gone(response, out)
+        if start.scanner.pending.strip():
+            cut = UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended mid-event")
+    except TRANSPORT_ERRORS as exc:
+        cut = transport_error(exc)
+        cut.message = f"upstream stream was cut: {cut.message}"
+    closing = [] if cut is not None else start.decoder.close()
+    seen.note(closing)
+    if cut is None and seen.failed is None and seen.stopped:
+        if output.encoder is not None:
+            await write_or_gone(response, output.encoder.encode(closing) + output.encoder.finish())
+        return None
+    if cut is None and seen.failed is not None:
+        if output.encoder is not None:
+            await write_or_gone(response, output.encoder.encode(closing))
+        elif any(isinstance(e, ir.StreamError) for e in closing):
+            await write_or_gone(
+                response,
+                source.stream_error_event(UpstreamError(ErrorKind.UPSTREAM, seen.failed.message)),
+            )
+        return UpstreamError(ErrorKind.UPSTREAM, seen.failed.message)
+    cut = cut or UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended before it was complete")
+    await write_or_gone(response, source.stream_error_event(cut))
+    return cut
