@@ -24,7 +24,7 @@ from omniroute.appkeys import (
     STORE,
 )
 from omniroute.errors import ConfigError
-from omniroute.gateway import openai_routes, status
+from omniroute.gateway import anthropic_routes, openai_routes, status
 from omniroute.gateway.pipeline import Gateway
 from omniroute.ledger.ledger import Ledger
 from omniroute.plugins import PluginManager, build_registry, get_plugin_manager
@@ -34,7 +34,7 @@ from omniroute.secrets_store import load_secrets
 from omniroute.settings import Settings
 from omniroute.store.db import Store
 
-REQUIRED_FORMATS = ("openai",)
+REQUIRED_FORMATS = ("openai", "anthropic")
 
 
 def create_app(
@@ -55,6 +55,7 @@ def create_app(
     app[PLUGIN_MANAGER] = pm
     app[REGISTRY] = registry
     openai_routes.add_routes(app)
+    anthropic_routes.add_routes(app)
     status.add_routes(app)
     api = admin_routes.create_api_app()
     for route in registry.routes:
@@ -103,6 +104,7 @@ async def _gateway(app: web.Application) -> AsyncIterator[None]:
         health=AccountHealth(settings.cooldown_seconds),
         account_strategy=registry.strategy("account", settings.account_strategy),
         middlewares=registry.middlewares,
+        formats=registry.formats,
         api_key_secret=app[SECRETS].api_key_secret,
         require_api_key=settings.require_api_key,
     )

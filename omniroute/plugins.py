@@ -22,6 +22,7 @@ ENTRY_POINT_GROUP = "omniroute"
 #: Built-in behaviour, written as plugins against the public hooks.
 DEFAULT_PLUGINS = (
     "omniroute.formats.openai",
+    "omniroute.formats.anthropic",
     "omniroute.routing.strategies",
     "omniroute.accounts.flows",
 )

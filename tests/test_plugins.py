@@ -205,12 +205,16 @@ def test_empty_allow_list_loads_no_installed_plugin(two_plugins):
 
 
 def test_block_list_from_the_environment_skips_the_named_plugins(two_plugins, monkeypatch):
-    monkeypatch.setenv("OMNIROUTE_DISABLE_PLUGINS", "alpha,omniroute-openai")
+    monkeypatch.setenv("OMNIROUTE_DISABLE_PLUGINS", "alpha,omniroute-openai,omniroute-claude")
     assert loaded(get_plugin_manager()) == {"beta"}
 
 
 def test_disable_argument_blocks_by_distribution_name(two_plugins):
-    assert loaded(get_plugin_manager(disable=["omniroute-beta"])) == {"alpha", "omniroute-openai"}
+    assert loaded(get_plugin_manager(disable=["omniroute-beta"])) == {
+        "alpha",
+        "omniroute-openai",
+        "omniroute-claude",
+    }
 
 
 def test_block_list_wins_over_the_allow_list(two_plugins):

@@ -84,12 +84,12 @@ def open_decoded(target: Format) -> Accept[DecodedStart]:
             if not block:
                 continue
             blocks.append(block)
-            for event in decoder.feed(block):
+            events += decoder.feed(block)
+            for event in events:
+                if isinstance(event, _CONTENT):  # started: later errors are the client's
+                    return DecodedStart(resp, chunks, scanner, decoder, blocks, events)
                 if isinstance(event, ir.StreamError):
                     raise error_from_event(attempt.provider, event)
-                events.append(event)
-                if isinstance(event, _CONTENT):
-                    return DecodedStart(resp, chunks, scanner, decoder, blocks, events)
         raise UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended before its first event")
 
     return accept

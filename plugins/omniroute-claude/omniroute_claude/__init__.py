@@ -1,0 +1,84 @@
+"""OmniRoute provider plugin for Anthropic's Messages API.
+
+``anthropic/`` is the pay-per-token API-key provider. It speaks the ``anthropic`` wire format,
+so Claude Code reaches it without translation, and clients of the other formats reach it through
+the gateway's codecs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from omniroute import (
+    Connection,
+    Endpoint,
+    ErrorKind,
+    ModelInfo,
+    Provider,
+    UpstreamError,
+    hookimpl,
+)
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+#: Paths under the API's base URL (``https://api.anthropic.com``; the version is in the path).
+PATHS = {
+    Endpoint.CHAT: "/v1/messages",
+    Endpoint.MODELS: "/v1/models",
+    Endpoint.COUNT_TOKENS: "/v1/messages/count_tokens",
+}
+
+MODELS = [
+    ModelInfo("claude-opus-4-6", "chat", 200_000),
+    ModelInfo("claude-opus-4-5", "chat", 200_000),
+    ModelInfo("claude-sonnet-4-5", "chat", 200_000),
+    ModelInfo("claude-haiku-4-5", "chat", 200_000),
+    ModelInfo("claude-opus-4-1", "chat", 200_000),
+]
+
+
+class AnthropicProvider(Provider):
+    """Anthropic's Messages API with an API key (``x-api-key``)."""
+
+    def url(self, conn: Connection, endpoint: Endpoint) -> str:
+        """Messages and models live under ``/v1``; other endpoints do not exist here."""
+        try:
+            return self.base_url_for(conn) + PATHS[endpoint]
+        except KeyError:
+            raise UpstreamError(
+                ErrorKind.BAD_REQUEST,
+                f"Anthropic has no {endpoint.value} endpoint",
+                status=400,
+            ) from None
+
+    def headers(self, conn: Connection) -> dict[str, str]:
+        """``x-api-key`` and the API version the request bodies are written for."""
+        return {
+            "x-api-key": conn.api_key.reveal(),
+            "anthropic-version": ANTHROPIC_VERSION,
+            "Content-Type": "application/json",
+        }
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        """Anthropic reports an empty balance as a 400; that is an exhausted quota."""
+        err = super().classify_error(status, headers, body)
+        if status == 400 and "credit balance" in err.message.lower():
+            err.kind = ErrorKind.QUOTA_EXHAUSTED
+        return err
+
+
+@hookimpl
+def register_providers(register: Callable[[Provider], None]) -> None:
+    """Register ``anthropic/``."""
+    register(
+        AnthropicProvider(
+            id="anthropic",
+            name="Anthropic",
+            prefix="anthropic",
+            aliases=("claude",),
+            base_url="https://api.anthropic.com",
+            format="anthropic",
+            models=MODELS,
+            docs_url="https://docs.anthropic.com/en/docs/about-claude/models",
+        )
+    )
