@@ -138,9 +138,27 @@ class Provider:
         """The base URL for one connection: its override, else the provider's default."""
         return (conn.base_url or self.base_url).rstrip("/")
 
-    def url(self, conn: Connection, endpoint: Endpoint) -> str:
-        """The full URL of ``endpoint`` for ``conn``. Default: OpenAI-compatible paths."""
-        return self.base_url_for(conn) + OPENAI_PATHS[endpoint]
+    def url(
+        self,
+        conn: Connection,
+        endpoint: Endpoint,
+        *,
+        model: str | None = None,
+        stream: bool = False,
+    ) -> str:
+        """The full URL of ``endpoint`` for ``conn``. Default: OpenAI-compatible paths.
+
+        ``model`` and ``stream`` are given for APIs that address them in the URL (Gemini's
+        ``/models/{model}:streamGenerateContent``); most providers ignore them.
+        """
+        try:
+            return self.base_url_for(conn) + OPENAI_PATHS[endpoint]
+        except KeyError:
+            raise UpstreamError(
+                ErrorKind.BAD_REQUEST,
+                f"provider '{self.id}' has no {endpoint.value} endpoint",
+                status=400,
+            ) from None
 
     def headers(self, conn: Connection) -> dict[str, str]:
         """Headers that authenticate ``conn``. Default: ``Authorization: Bearer <key>``."""

@@ -74,7 +74,7 @@ async def forward_json(gw: Gateway, ctx: RequestContext) -> web.Response:
         record(gw, ctx, status, **usage)
         return web.Response(body=body, status=status, content_type="application/json")
     answer = target.parse_response(parsed)
-    answer.model = str(ctx.body.get("model", answer.model))
+    answer.model = ctx.client_model or answer.model
     record(gw, ctx, status, **usage_columns(answer.usage))
     return web.Response(
         body=orjson.dumps(ctx.source.render_response(answer)),
@@ -99,6 +99,7 @@ async def serve(
         body = parse_json_object(await read_body(request))
         model = validate(body)
         ctx = RequestContext(endpoint, body, gw.index.resolve(model), key_id, source)
+        ctx.client_model = model
         for name in source.forwarded_headers:
             if name in request.headers:
                 ctx.forwarded[name] = request.headers[name]

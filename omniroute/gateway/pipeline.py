@@ -41,6 +41,7 @@ Accept = Callable[[Attempt, UpstreamResponse], Awaitable[T]]
 class RequestContext:
     """One client request on its way through the gateway.
 
+    ``client_model`` is the model as the client named it (translated answers carry it back).
     ``source`` is the format the client speaks; ``forwarded`` holds the client headers that
     format passes on to an upstream of the same format (``anthropic-beta``, ...). ``ir`` is the
     request in the intermediate representation, parsed once, and only when an attempt goes to
@@ -55,6 +56,7 @@ class RequestContext:
     stream: bool = False
     forwarded: dict[str, str] = field(default_factory=dict)
     ir: ir.Request | None = None
+    client_model: str = ""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.perf_counter)
     connection: Connection | None = None
@@ -193,7 +195,7 @@ class Gateway:
             provider=provider,
             connection=conn,
             endpoint=ctx.endpoint,
-            url=provider.url(conn, ctx.endpoint),
+            url=provider.url(conn, ctx.endpoint, model=model, stream=ctx.stream),
             headers=headers,
             body=body,
             stream=ctx.stream,

@@ -139,7 +139,7 @@ async def relay_decoded(
     except UpstreamError as err:
         record(gw, ctx, err.status, error_kind=err.kind.value)
         raise
-    model = str(ctx.body.get("model", ctx.model))
+    model = ctx.client_model or ctx.model or ""
     output = _Output(None if target is source else source.stream_encoder(model, ctx.body))
     seen = Observed()
     seen.note(start.events)

@@ -150,3 +150,30 @@ def _anthropic_messages(body: dict[str, Any], model: str) -> str:
     _number(body, "temperature", 0, 1)
     _number(body, "top_p", 0, 1)
     return model
+
+
+def validate_responses(body: dict[str, Any]) -> str:
+    """Check an OpenAI Responses request; returns the model string."""
+    model = _model(body)
+    value = body.get("input")
+    if not (isinstance(value, str) and value) and not (isinstance(value, list) and value):
+        raise BadRequest("'input' must be a non-empty string or array of items", param="input")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequest("'stream' must be a boolean", param="stream")
+    _positive_int(body, "max_output_tokens")
+    _number(body, "temperature", 0, 2)
+    _number(body, "top_p", 0, 1)
+    return model
+
+
+def validate_gemini(body: dict[str, Any]) -> None:
+    """Check a Gemini ``generateContent`` body (the model is in the URL)."""
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise BadRequest("contents: a non-empty array of contents is required", param="contents")
+    for i, content in enumerate(contents):
+        if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
+            raise BadRequest(
+                f"contents[{i}].parts: an array of parts is required", param=f"contents[{i}]"
+            )

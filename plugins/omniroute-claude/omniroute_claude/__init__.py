@@ -40,7 +40,14 @@ MODELS = [
 class AnthropicProvider(Provider):
     """Anthropic's Messages API with an API key (``x-api-key``)."""
 
-    def url(self, conn: Connection, endpoint: Endpoint) -> str:
+    def url(
+        self,
+        conn: Connection,
+        endpoint: Endpoint,
+        *,
+        model: str | None = None,
+        stream: bool = False,
+    ) -> str:
         """Messages and models live under ``/v1``; other endpoints do not exist here."""
         try:
             return self.base_url_for(conn) + PATHS[endpoint]
