@@ -5,6 +5,10 @@ wrk (request count, elapsed time, p50/p99 latency, error counts). The client's o
 the req/s it can drive, so its absolute figures are lower than wrk's: compare ratios only.
 
 Usage: python loadgen.py --url URL --connections N --duration S --body-file F [--header 'K: V']
+       [--stream-end 'data: [DONE]']
+
+With ``--stream-end``, an answer whose last SSE event does not start with that text counts as a
+read error (a stream cut short or ending in an error event).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from typing import Any, TypeVar
 import aiohttp
 
 LOG_STEP = math.log(1.01)
-DONE_MARK = b"data: [DONE]"
 T = TypeVar("T")
 
 
@@ -67,13 +70,27 @@ class Stats:
     bad_stream: int = 0
 
 
-async def one_request(
-    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], stats: Stats
-) -> None:
+@dataclass(frozen=True)
+class Target:
+    """What every worker sends, and what the last SSE event of a good stream starts with
+    (None: not a stream)."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    stream_end: bytes | None = None
+
+
+def last_event(data: bytes) -> bytes:
+    """The last SSE event of a stream (line endings normalised, trailing blank lines dropped)."""
+    return data.replace(b"\r\n", b"\n").strip().rpartition(b"\n\n")[2]
+
+
+async def one_request(session: aiohttp.ClientSession, target: Target, stats: Stats) -> None:
     """Send one request, read the whole answer and record its latency and outcome."""
     start = time.perf_counter()
     try:
-        async with session.post(url, data=body, headers=headers) as resp:
+        async with session.post(target.url, data=target.body, headers=target.headers) as resp:
             data = await resp.read()
             status = resp.status
     except TimeoutError:
@@ -85,26 +102,19 @@ async def one_request(
     stats.hist.add((time.perf_counter() - start) * 1e6)
     if status // 100 != 2:
         stats.status += 1
-    elif b'"stream":true' in body and not data.rstrip().endswith(DONE_MARK):
+    elif target.stream_end and not last_event(data).startswith(target.stream_end):
         stats.bad_stream += 1
 
 
 async def worker(
-    session: aiohttp.ClientSession,
-    url: str,
-    body: bytes,
-    headers: dict[str, str],
-    deadline: float,
-    stats: Stats,
+    session: aiohttp.ClientSession, target: Target, deadline: float, stats: Stats
 ) -> None:
     """Issue requests back to back on one keep-alive connection until the deadline."""
     while time.perf_counter() < deadline:
-        await one_request(session, url, body, headers, stats)
+        await one_request(session, target, stats)
 
 
-async def load(
-    url: str, connections: int, duration: float, body: bytes, headers: dict[str, str]
-) -> dict[str, float]:
+async def load(target: Target, connections: int, duration: float) -> dict[str, float]:
     """Run the load and return the summary run.py expects."""
     stats = Stats()
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
@@ -113,7 +123,7 @@ async def load(
         start = time.perf_counter()
         deadline = start + duration
         await asyncio.gather(
-            *(worker(session, url, body, headers, deadline, stats) for _ in range(connections))
+            *(worker(session, target, deadline, stats) for _ in range(connections))
         )
         elapsed = time.perf_counter() - start
     return summary(stats, elapsed)
@@ -160,10 +170,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--body-file", type=Path, required=True)
     parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--stream-end", help="what the last SSE event of a good answer starts with")
     args = parser.parse_args()
-    body = args.body_file.read_bytes()
-    coro = load(args.url, args.connections, args.duration, body, parse_headers(args.header))
-    result = run_async(coro)
+    target = Target(
+        args.url,
+        args.body_file.read_bytes(),
+        parse_headers(args.header),
+        args.stream_end.encode() if args.stream_end else None,
+    )
+    result = run_async(load(target, args.connections, args.duration))
     print("BENCH_RESULT " + json.dumps(result), flush=True)
 
 

@@ -24,7 +24,13 @@ from omniroute.appkeys import (
     STORE,
 )
 from omniroute.errors import ConfigError
-from omniroute.gateway import anthropic_routes, openai_routes, status
+from omniroute.gateway import (
+    anthropic_routes,
+    gemini_routes,
+    openai_routes,
+    responses_routes,
+    status,
+)
 from omniroute.gateway.pipeline import Gateway
 from omniroute.ledger.ledger import Ledger
 from omniroute.plugins import PluginManager, build_registry, get_plugin_manager
@@ -34,7 +40,7 @@ from omniroute.secrets_store import load_secrets
 from omniroute.settings import Settings
 from omniroute.store.db import Store
 
-REQUIRED_FORMATS = ("openai", "anthropic")
+REQUIRED_FORMATS = ("openai", "anthropic", "responses", "gemini")
 
 
 def create_app(
@@ -56,6 +62,8 @@ def create_app(
     app[REGISTRY] = registry
     openai_routes.add_routes(app)
     anthropic_routes.add_routes(app)
+    responses_routes.add_routes(app)
+    gemini_routes.add_routes(app)
     status.add_routes(app)
     api = admin_routes.create_api_app()
     for route in registry.routes:

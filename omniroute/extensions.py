@@ -93,7 +93,10 @@ class Strategy:
 
 @dataclass(slots=True)
 class Attempt:
-    """One upstream call about to be made with one connection. Middlewares may edit it."""
+    """One upstream call about to be made with one connection. Middlewares may edit it.
+
+    ``model`` is the upstream model id (also in ``body`` for formats that carry it there).
+    """
 
     provider: Provider
     connection: Connection
@@ -104,6 +107,7 @@ class Attempt:
     stream: bool
     request_id: str
     client_key_id: str | None = None
+    model: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -23,6 +23,8 @@ ENTRY_POINT_GROUP = "omniroute"
 DEFAULT_PLUGINS = (
     "omniroute.formats.openai",
     "omniroute.formats.anthropic",
+    "omniroute.formats.responses",
+    "omniroute.formats.gemini",
     "omniroute.routing.strategies",
     "omniroute.accounts.flows",
 )

@@ -130,7 +130,13 @@ async def test_hook_register_formats_adds_formats_beside_the_builtin_one(make_ga
             register(Plain())
 
     gateway = await make_gateway(pm=with_plugin(PlainPlugin()))
-    assert set(gateway.app[REGISTRY].formats) == {"openai", "anthropic", "plain"}
+    assert set(gateway.app[REGISTRY].formats) == {
+        "openai",
+        "anthropic",
+        "responses",
+        "gemini",
+        "plain",
+    }
     _, plugins = await gateway.api("GET", "/api/plugins")
     assert registered_by(plugins, "t") == {"format": ["plain"]}
     assert registered_by(plugins, "omniroute.formats.openai") == {"format": ["openai"]}

@@ -205,7 +205,9 @@ def test_empty_allow_list_loads_no_installed_plugin(two_plugins):
 
 
 def test_block_list_from_the_environment_skips_the_named_plugins(two_plugins, monkeypatch):
-    monkeypatch.setenv("OMNIROUTE_DISABLE_PLUGINS", "alpha,omniroute-openai,omniroute-claude")
+    monkeypatch.setenv(
+        "OMNIROUTE_DISABLE_PLUGINS", "alpha,omniroute-openai,omniroute-claude,omniroute-gemini"
+    )
     assert loaded(get_plugin_manager()) == {"beta"}
 
 
@@ -214,6 +216,7 @@ def test_disable_argument_blocks_by_distribution_name(two_plugins):
         "alpha",
         "omniroute-openai",
         "omniroute-claude",
+        "omniroute-gemini",
     }
 
 

@@ -201,6 +201,7 @@ class Gateway:
             stream=ctx.stream,
             request_id=ctx.request_id,
             client_key_id=ctx.key_id,
+            model=model,
         )
 
     def _translated_body(self, ctx: RequestContext, target: Format, model: str) -> dict[str, Any]:
@@ -227,7 +228,7 @@ class Gateway:
         last: GatewayError | None = None
         for conn in self.accounts(ctx.resolved):
             attempt = self._attempt(ctx, conn)
-            ctx.connection, ctx.model, ctx.attempts = conn, attempt.body["model"], ctx.attempts + 1
+            ctx.connection, ctx.model, ctx.attempts = conn, attempt.model, ctx.attempts + 1
             self.health.used(conn.id)
             try:
                 resp = await self._call(attempt)

@@ -14,6 +14,7 @@ import orjson
 
 from omniroute import CheckResult, Connection, Endpoint, ModelInfo, Provider, hookimpl
 from omniroute_openai.catalog import PROVIDERS
+from omniroute_openai.responses import responses_provider
 
 #: Providers without a ``GET /models`` endpoint: a connection is checked with a 1-token chat.
 CHECK_WITH_CHAT = frozenset({"perplexity"})
@@ -64,9 +65,11 @@ def catalogue_providers() -> list[OpenAICompatible]:
 
 @hookimpl
 def register_providers(register: Callable[[Provider], None]) -> None:
-    """Register the catalogue providers and the ``openai-compatible`` node template."""
+    """Register the catalogue providers, ``openai-responses`` and the ``openai-compatible``
+    node template."""
     for provider in catalogue_providers():
         register(provider)
+    register(responses_provider())
     register(
         OpenAICompatible(
             id="openai-compatible",

@@ -1,0 +1,125 @@
+"""OmniRoute provider plugin for Google's Gemini API (Generative Language, API key).
+
+``gemini/`` speaks the ``gemini`` wire format: the model and the streaming choice are part of
+the URL (``/v1beta/models/{model}:streamGenerateContent?alt=sse``), and the key travels in
+``x-goog-api-key``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from omniroute import (
+    CheckResult,
+    Connection,
+    Endpoint,
+    ErrorKind,
+    ModelInfo,
+    Provider,
+    UpstreamError,
+    hookimpl,
+)
+
+API_VERSION = "v1beta"
+
+MODELS = [
+    ModelInfo("gemini-3-pro-preview", "chat", 1_048_576),
+    ModelInfo("gemini-3-flash-preview", "chat", 1_048_576),
+    ModelInfo("gemini-2.5-pro", "chat", 1_048_576),
+    ModelInfo("gemini-2.5-flash", "chat", 1_048_576),
+    ModelInfo("gemini-2.5-flash-lite", "chat", 1_048_576),
+]
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
+
+
+def retry_delay(body: bytes) -> float | None:
+    """Seconds from a ``google.rpc.RetryInfo`` detail (``"retryDelay": "7s"``), if any."""
+    try:
+        error: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(error, list) and error:
+        error = error[0]
+    details = error.get("error", {}).get("details", []) if isinstance(error, dict) else []
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
+            match = _DURATION.match(str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+class GeminiProvider(Provider):
+    """Gemini's Generative Language API with an API key."""
+
+    def url(
+        self,
+        conn: Connection,
+        endpoint: Endpoint,
+        *,
+        model: str | None = None,
+        stream: bool = False,
+    ) -> str:
+        """``models/{model}:generateContent`` (or ``:streamGenerateContent?alt=sse``)."""
+        base = f"{self.base_url_for(conn)}/{API_VERSION}"
+        if endpoint is Endpoint.MODELS:
+            return f"{base}/models"
+        if endpoint is Endpoint.CHAT and model:
+            action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+            return f"{base}/models/{model}:{action}"
+        if endpoint is Endpoint.COUNT_TOKENS and model:
+            return f"{base}/models/{model}:countTokens"
+        raise UpstreamError(
+            ErrorKind.BAD_REQUEST, f"Gemini has no {endpoint.value} endpoint here", status=400
+        )
+
+    def headers(self, conn: Connection) -> dict[str, str]:
+        """The key in ``x-goog-api-key`` (never in the URL, where logs would keep it)."""
+        return {"x-goog-api-key": conn.api_key.reveal(), "Content-Type": "application/json"}
+
+    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+        """Gemini's own retry hint lives in the body (``RetryInfo``), not in a header."""
+        err = super().classify_error(status, headers, body)
+        if err.retry_after is None:
+            err.retry_after = retry_delay(body)
+        return err
+
+    async def check(self, session: aiohttp.ClientSession, conn: Connection) -> CheckResult:
+        """List the models (Gemini names them ``models/<id>``)."""
+        started = time.perf_counter()
+        url = self.url(conn, Endpoint.MODELS)
+        async with session.get(url, headers=self.headers(conn)) as resp:
+            body = await resp.read()
+        latency = (time.perf_counter() - started) * 1000
+        if resp.status >= 400:
+            err = self.classify_error(resp.status, resp.headers, body)
+            return CheckResult(False, latency, status=resp.status, error=err.message)
+        try:
+            names = [m["name"].removeprefix("models/") for m in orjson.loads(body)["models"]]
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            names = []
+        return CheckResult(True, latency, status=resp.status, models=names)
+
+
+@hookimpl
+def register_providers(register: Callable[[Provider], None]) -> None:
+    """Register ``gemini/``."""
+    register(
+        GeminiProvider(
+            id="gemini",
+            name="Google Gemini",
+            prefix="gemini",
+            aliases=("google",),
+            base_url="https://generativelanguage.googleapis.com",
+            format="gemini",
+            models=MODELS,
+            docs_url="https://ai.google.dev/gemini-api/docs/models",
+        )
+    )

@@ -1,0 +1,56 @@
+"""``openai-responses/``: OpenAI models reached through the Responses API (``/v1/responses``).
+
+Codex CLI speaks only this API, and some OpenAI models answer only here; the provider lets any
+client reach them, and Responses clients reach it without translation.
+"""
+
+from __future__ import annotations
+
+from omniroute import Connection, Endpoint, ErrorKind, ModelInfo, Provider, UpstreamError
+from omniroute_openai.catalog import PROVIDERS
+
+#: Models served by the Responses API beyond the chat catalogue (the Codex family).
+CODEX_MODELS = [
+    ModelInfo("gpt-5.1-codex", "chat", 400_000),
+    ModelInfo("gpt-5-codex", "chat", 400_000),
+]
+
+
+class OpenAIResponses(Provider):
+    """OpenAI's Responses API with a Bearer key."""
+
+    def url(
+        self,
+        conn: Connection,
+        endpoint: Endpoint,
+        *,
+        model: str | None = None,
+        stream: bool = False,
+    ) -> str:
+        """``/responses`` for generation and ``/models`` for the check."""
+        base = self.base_url_for(conn)
+        if endpoint is Endpoint.CHAT:
+            return f"{base}/responses"
+        if endpoint is Endpoint.MODELS:
+            return f"{base}/models"
+        raise UpstreamError(
+            ErrorKind.BAD_REQUEST,
+            f"the Responses API has no {endpoint.value} endpoint; use the openai/ provider",
+            status=400,
+        )
+
+
+def responses_provider() -> OpenAIResponses:
+    """The provider, with OpenAI's chat models plus the Codex models."""
+    openai = next(entry for entry in PROVIDERS if entry["id"] == "openai")
+    chat = [ModelInfo(mid, "chat", ctx) for mid, kind, ctx in openai["models"] if kind == "chat"]
+    return OpenAIResponses(
+        id="openai-responses",
+        name="OpenAI (Responses API)",
+        prefix="openai-responses",
+        aliases=("oai-responses",),
+        base_url=openai["base_url"],
+        format="responses",
+        models=[*chat, *CODEX_MODELS],
+        docs_url="https://platform.openai.com/docs/api-reference/responses",
+    )

@@ -1,0 +1,231 @@
+"""The conformance matrix: every client format against every upstream format, JSON and
+streaming, driven by the official SDKs against fake upstreams that validate what they receive.
+
+Each cell sends a text request (the fakes echo the last user text) and a tool request (the fakes
+call the first declared tool), so system/user framing, tool definitions and tool calls cross
+every pair in both modes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from anthropic import AsyncAnthropic
+from google import genai
+from google.genai import types as gtypes
+
+from omniroute.testing import (
+    FakeAnthropicUpstream,
+    FakeGeminiUpstream,
+    FakeOpenAIUpstream,
+    FakeResponsesUpstream,
+)
+from tests.conftest import UPSTREAM_KEY
+
+SOURCES = ("openai", "anthropic", "responses", "gemini")
+PROMPT = "hello matrix"
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """An upstream format: its fake, the provider that speaks it, and a model."""
+
+    fake: Callable[..., Any]
+    provider: str
+    path: str
+    model: str
+
+
+TARGETS = {
+    "openai": Target(FakeOpenAIUpstream, "openai", "/v1", "gpt-5"),
+    "anthropic": Target(FakeAnthropicUpstream, "anthropic", "", "claude-sonnet-4-5"),
+    "responses": Target(FakeResponsesUpstream, "openai-responses", "/v1", "gpt-5"),
+    "gemini": Target(FakeGeminiUpstream, "gemini", "", "gemini-2.5-flash"),
+}
+
+
+# -- clients ------------------------------------------------------------------------------------
+
+
+async def openai_text(gw, model: str, stream: bool) -> str:
+    client = gw.openai()
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}]
+    if not stream:
+        reply = await client.chat.completions.create(model=model, messages=messages)
+        return reply.choices[0].message.content
+    chunks = await client.chat.completions.create(model=model, messages=messages, stream=True)
+    return "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+
+
+async def openai_tool(gw, model: str, stream: bool) -> tuple[str, dict]:
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": SCHEMA}}
+    messages = [{"role": "user", "content": "weather?"}]
+    client = gw.openai()
+    if not stream:
+        reply = await client.chat.completions.create(model=model, messages=messages, tools=[tool])
+        call = reply.choices[0].message.tool_calls[0].function
+        return call.name, json.loads(call.arguments)
+    chunks = await client.chat.completions.create(
+        model=model, messages=messages, tools=[tool], stream=True
+    )
+    name, arguments = "", ""
+    async for chunk in chunks:
+        for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            if delta.function:
+                name = delta.function.name or name
+                arguments += delta.function.arguments or ""
+    return name, json.loads(arguments)
+
+
+def _claude(gw) -> AsyncAnthropic:
+    return AsyncAnthropic(base_url=gw.url, api_key="no-key", max_retries=0)
+
+
+async def anthropic_text(gw, model: str, stream: bool) -> str:
+    kwargs = {
+        "model": model,
+        "max_tokens": 256,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    if not stream:
+        message = await _claude(gw).messages.create(**kwargs)
+    else:
+        async with _claude(gw).messages.stream(**kwargs) as events:
+            message = await events.get_final_message()
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+async def anthropic_tool(gw, model: str, stream: bool) -> tuple[str, dict]:
+    kwargs = {
+        "model": model,
+        "max_tokens": 256,
+        "tools": [{"name": "get_weather", "input_schema": SCHEMA}],
+        "messages": [{"role": "user", "content": "weather?"}],
+    }
+    if not stream:
+        message = await _claude(gw).messages.create(**kwargs)
+    else:
+        async with _claude(gw).messages.stream(**kwargs) as events:
+            message = await events.get_final_message()
+    call = next(block for block in message.content if block.type == "tool_use")
+    return call.name, call.input
+
+
+async def responses_text(gw, model: str, stream: bool) -> str:
+    client = gw.openai()
+    if not stream:
+        reply = await client.responses.create(model=model, instructions="Be brief.", input=PROMPT)
+        return reply.output_text
+    events = await client.responses.create(
+        model=model, instructions="Be brief.", input=PROMPT, stream=True
+    )
+    return "".join([e.delta async for e in events if e.type == "response.output_text.delta"])
+
+
+async def responses_tool(gw, model: str, stream: bool) -> tuple[str, dict]:
+    tool = {"type": "function", "name": "get_weather", "parameters": SCHEMA}
+    client = gw.openai()
+    if not stream:
+        reply = await client.responses.create(model=model, input="weather?", tools=[tool])
+        items = reply.output
+    else:
+        events = await client.responses.create(
+            model=model, input="weather?", tools=[tool], stream=True
+        )
+        completed = [e async for e in events if e.type == "response.completed"]
+        items = completed[-1].response.output
+    call = next(item for item in items if item.type == "function_call")
+    return call.name, json.loads(call.arguments)
+
+
+def _gemini(gw) -> genai.Client:
+    options = gtypes.HttpOptions(base_url=gw.url, api_version="v1beta")
+    return genai.Client(api_key="no-key", http_options=options)
+
+
+async def gemini_text(gw, model: str, stream: bool) -> str:
+    client = _gemini(gw)
+    config = gtypes.GenerateContentConfig(system_instruction="Be brief.")
+    if not stream:
+        reply = await client.aio.models.generate_content(
+            model=f"models/{model}", contents=PROMPT, config=config
+        )
+        return reply.text
+    chunks = await client.aio.models.generate_content_stream(
+        model=f"models/{model}", contents=PROMPT, config=config
+    )
+    return "".join([c.text or "" async for c in chunks])
+
+
+async def gemini_tool(gw, model: str, stream: bool) -> tuple[str, dict]:
+    client = _gemini(gw)
+    declaration = gtypes.FunctionDeclaration(name="get_weather", parameters_json_schema=SCHEMA)
+    config = gtypes.GenerateContentConfig(tools=[gtypes.Tool(function_declarations=[declaration])])
+    if not stream:
+        reply = await client.aio.models.generate_content(
+            model=f"models/{model}", contents="weather?", config=config
+        )
+        calls = reply.function_calls or []
+    else:
+        chunks = await client.aio.models.generate_content_stream(
+            model=f"models/{model}", contents="weather?", config=config
+        )
+        calls = [call async for c in chunks for call in (c.function_calls or [])]
+    return calls[0].name, dict(calls[0].args or {})
+
+
+CLIENTS = {
+    "openai": (openai_text, openai_tool),
+    "anthropic": (anthropic_text, anthropic_tool),
+    "responses": (responses_text, responses_tool),
+    "gemini": (gemini_text, gemini_tool),
+}
+
+CELLS = [(s, t, stream) for s in SOURCES for t in SOURCES for stream in (False, True)]
+
+
+def cell_id(cell: tuple[str, str, bool]) -> str:
+    source, target, stream = cell
+    return f"{source}->{target}-{'stream' if stream else 'json'}"
+
+
+@pytest.fixture
+async def connected(gateway, aiohttp_server):
+    """Connect the gateway to a fake upstream of the given format; returns the model name."""
+
+    async def connect(target_format: str) -> str:
+        target = TARGETS[target_format]
+        fake = target.fake(api_key=UPSTREAM_KEY)
+        server = await aiohttp_server(fake.app)
+        base = str(server.make_url(target.path)).rstrip("/")
+        await gateway.connect(base, provider=target.provider)
+        return f"{target.provider}/{target.model}"
+
+    return connect
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=cell_id)
+async def test_text_crosses_the_pair(gateway, connected, cell):
+    source, target, stream = cell
+    model = await connected(target)
+    text = await CLIENTS[source][0](gateway, model, stream)
+    assert PROMPT in text
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=cell_id)
+async def test_tool_call_crosses_the_pair(gateway, connected, cell):
+    source, target, stream = cell
+    model = await connected(target)
+    name, arguments = await CLIENTS[source][1](gateway, model, stream)
+    assert name == "get_weather"
+    assert isinstance(arguments, dict)
