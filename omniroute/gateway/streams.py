@@ -63,33 +63,55 @@ class DecodedStart:
 
     response: UpstreamResponse
     chunks: AsyncIterator[bytes]
-    scanner: SSEScanner
+    scanner: SSEScanner | None
     decoder: StreamDecoder
     blocks: list[bytes]
     events: list[ir.Event]
 
+    def take(self, chunk: bytes) -> tuple[bytes, list[ir.Event]]:
+        """Decode a chunk. For a same-format relay, also cut out the complete events to pass on
+        (a translated relay re-encodes, so the decoder alone splits the stream)."""
+        if self.scanner is None:
+            return b"", self.decoder.feed(chunk)
+        block = self.scanner.feed_block(chunk)
+        return block, self.decoder.feed(block) if block else []
 
-def open_decoded(target: Format) -> Accept[DecodedStart]:
+    def close(self) -> list[ir.Event]:
+        """The decoder's last events, given any unterminated bytes first (Gemini sends errors
+        as bare JSON without a closing blank line)."""
+        if self.scanner is not None and self.scanner.pending.strip():
+            self.decoder.feed(self.scanner.pending + b"\n\n")
+        return self.decoder.close()
+
+
+def open_decoded(target: Format, *, same_format: bool) -> Accept[DecodedStart]:
     """An acceptor that decodes the upstream's stream until its first content event, failing
     over (by raising) on an error before it."""
 
     async def accept(attempt: Attempt, resp: UpstreamResponse) -> DecodedStart:
         await check_stream_response(attempt, resp)
-        scanner, decoder = SSEScanner(), target.stream_decoder()
-        chunks = resp.chunks()
-        blocks: list[bytes] = []
-        events: list[ir.Event] = []
-        async for chunk in chunks:
-            block = scanner.feed_block(chunk)
-            if not block:
-                continue
-            blocks.append(block)
-            events += decoder.feed(block)
+        start = DecodedStart(
+            resp,
+            resp.chunks(),
+            SSEScanner() if same_format else None,
+            target.stream_decoder(),
+            [],
+            [],
+        )
+        events = start.events
+        async for chunk in start.chunks:
+            block, new = start.take(chunk)
+            if block:
+                start.blocks.append(block)
+            events += new
             for event in events:
                 if isinstance(event, _CONTENT):  # started: later errors are the client's
-                    return DecodedStart(resp, chunks, scanner, decoder, blocks, events)
+                    return start
                 if isinstance(event, ir.StreamError):
                     raise error_from_event(attempt.provider, event)
+        for event in start.close():
+            if isinstance(event, ir.StreamError):
+                raise error_from_event(attempt.provider, event)
         raise UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended before its first event")
 
     return accept
@@ -135,7 +157,7 @@ async def relay_decoded(
     """Forward a streaming request and relay the answer in the client's format."""
     source, target = ctx.source, gw.formats[ctx.resolved.provider.format]
     try:
-        start = await gw.forward(ctx, open_decoded(target))
+        start = await gw.forward(ctx, open_decoded(target, same_format=target is source))
     except UpstreamError as err:
         record(gw, ctx, err.status, error_kind=err.kind.value)
         raise
@@ -151,11 +173,11 @@ async def relay_decoded(
         heartbeat = Heartbeat(response, seen, request.app[SETTINGS].heartbeat_interval)
         await write_or_gone(response, output.render(start.blocks, start.events))
         ttft = round(ctx.elapsed_ms(), 2)
-        failure = await _relay_rest(start, seen, output, response, source)
+        final, failure = await _relay_rest(start, seen, output, response, source)
         if failure is not None:
             status, error_kind = 502, failure.kind.value
         await heartbeat.stop()
-        await response.write_eof()
+        await end_stream(response, final)
     except ClientGone:
         status, error_kind = CLIENT_CLOSED, "client_closed"
     except asyncio.CancelledError:
@@ -169,46 +191,50 @@ async def relay_decoded(
     return response
 
 
+async def end_stream(response: web.StreamResponse, final: bytes) -> None:
+    """Write the last bytes together with the end of the chunked body: one send, not two."""
+    try:
+        await response.write_eof(final)
+    except (ConnectionResetError, RuntimeError) as exc:
+        raise ClientGone from exc
+
+
 async def _relay_rest(
     start: DecodedStart,
     seen: Observed,
     output: _Output,
     response: web.StreamResponse,
     source: Format,
-) -> UpstreamError | None:
-    """Relay until the upstream ends, then end the client's stream properly in every case."""
+) -> tuple[bytes, UpstreamError | None]:
+    """Relay until the upstream ends; return the bytes that end the client's stream properly
+    (whatever happened) and the failure, if there was one."""
     cut: UpstreamError | None = None
     try:
         async for chunk in start.chunks:
-            block = start.scanner.feed_block(chunk)
-            if not block:
-                continue
-            events = start.decoder.feed(block)
+            block, events = start.take(chunk)
             seen.note(events)
             out = output.render([block], events)
             if out:
                 seen.last_write = time.monotonic()
                 await write_or_gone(response, out)
-        if start.scanner.pending.strip():
-            cut = UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended mid-event")
     except TRANSPORT_ERRORS as exc:
         cut = transport_error(exc)
         cut.message = f"upstream stream was cut: {cut.message}"
-    closing = [] if cut is not None else start.decoder.close()
+    closing = [] if cut is not None else start.close()
     seen.note(closing)
     if cut is None and seen.failed is None and seen.stopped:
-        if output.encoder is not None:
-            await write_or_gone(response, output.encoder.encode(closing) + output.encoder.finish())
-        return None
+        final = (
+            b""
+            if output.encoder is None
+            else (output.encoder.encode(closing) + output.encoder.finish())
+        )
+        return final, None
     if cut is None and seen.failed is not None:
+        failure = UpstreamError(ErrorKind.UPSTREAM, seen.failed.message)
         if output.encoder is not None:
-            await write_or_gone(response, output.encoder.encode(closing))
-        elif any(isinstance(e, ir.StreamError) for e in closing):
-            await write_or_gone(
-                response,
-                source.stream_error_event(UpstreamError(ErrorKind.UPSTREAM, seen.failed.message)),
-            )
-        return UpstreamError(ErrorKind.UPSTREAM, seen.failed.message)
+            return output.encoder.encode(closing), failure
+        if any(isinstance(e, ir.StreamError) for e in closing):
+            return source.stream_error_event(failure), failure  # not relayed by the upstream
+        return b"", failure
     cut = cut or UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended before it was complete")
-    await write_or_gone(response, source.stream_error_event(cut))
-    return cut
+    return source.stream_error_event(cut), cut
