@@ -61,8 +61,9 @@ async def test_anthropic_client_gets_a_message_from_an_openai_upstream(gateway, 
     assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
-async def test_anthropic_client_streams_from_an_openai_upstream(gateway, upstream):
+async def test_anthropic_client_streams_from_an_openai_upstream(gateway, upstream, fake):
     await gateway.connect(upstream)
+    fake.enqueue(Reply.slow_stream(gap=0.02))  # deltas arriving apart are relayed apart
     async with claude(gateway).messages.stream(
         model="openai/gpt-5",
         max_tokens=256,

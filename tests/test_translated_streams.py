@@ -77,3 +77,27 @@ async def test_gemini_error_before_any_content_fails_over_to_the_next_account(
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert "one two three" in text
     assert len(fakes[1].requests) == 1
+
+
+def test_deltas_that_arrive_together_are_merged_per_part():
+    from omniroute.formats import ir
+    from omniroute.gateway.streams import coalesce
+
+    events = [
+        ir.PartStart(0, "text"),
+        ir.TextDelta(0, "a"),
+        ir.TextDelta(0, "b"),
+        ir.PartStop(0),
+        ir.PartStart(1, "tool_call", id="c", name="f"),
+        ir.ToolArgumentsDelta(1, '{"x"'),
+        ir.ToolArgumentsDelta(1, ":1}"),
+        ir.PartStop(1),
+    ]
+    assert coalesce(events) == [
+        ir.PartStart(0, "text"),
+        ir.TextDelta(0, "ab"),
+        ir.PartStop(0),
+        ir.PartStart(1, "tool_call", id="c", name="f"),
+        ir.ToolArgumentsDelta(1, '{"x":1}'),
+        ir.PartStop(1),
+    ]

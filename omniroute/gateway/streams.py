@@ -139,6 +139,34 @@ class Observed:
                 self.failed = event
 
 
+def coalesce(events: list[ir.Event]) -> list[ir.Event]:
+    """Merge adjacent deltas of the same part that arrived together.
+
+    Upstreams often deliver many small deltas in one read; re-encoding each as its own client
+    event costs time and bytes and tells the client nothing more, since they arrived at once.
+    """
+    out: list[ir.Event] = []
+    for event in events:
+        previous = out[-1] if out else None
+        if (
+            previous is not None
+            and type(event) is type(previous)
+            and isinstance(event, ir.TextDelta | ir.ThinkingDelta)
+            and isinstance(previous, ir.TextDelta | ir.ThinkingDelta)
+            and event.index == previous.index
+        ):
+            out[-1] = type(event)(event.index, previous.text + event.text)
+        elif (
+            isinstance(event, ir.ToolArgumentsDelta)
+            and isinstance(previous, ir.ToolArgumentsDelta)
+            and event.index == previous.index
+        ):
+            out[-1] = ir.ToolArgumentsDelta(event.index, previous.fragment + event.fragment)
+        else:
+            out.append(event)
+    return out
+
+
 class _Output:
     """Bytes for the client: the upstream's own blocks (same format) or re-encoded events."""
 
@@ -148,7 +176,7 @@ class _Output:
     def render(self, blocks: list[bytes], events: list[ir.Event]) -> bytes:
         if self.encoder is None:
             return b"".join(blocks)
-        return self.encoder.encode(events)
+        return self.encoder.encode(coalesce(events) if len(events) > 1 else events)
 
 
 async def relay_decoded(
