@@ -21,19 +21,15 @@ and message), so one test script can drive either fake.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import re
 import secrets
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
 from omniroute.testing.fake_anthropic_sse import (
@@ -56,7 +52,8 @@ from omniroute.testing.fake_anthropic_validation import (
     validate_count_tokens,
     validate_messages_request,
 )
-from omniroute.testing.fake_openai import RecordedRequest, Reply, ReplyKind
+from omniroute.testing.fake_base import CLOSING, FakeUpstream, RecordedRequest, loads_or_none
+from omniroute.testing.fake_openai import Reply, ReplyKind
 from omniroute.testing.fake_openai_sse import drop_connection, open_sse, pause
 
 __all__ = [
@@ -79,7 +76,6 @@ DEFAULT_MODELS: tuple[str, ...] = (
 OAUTH_BETA = "oauth-2025-04-20"
 """The ``anthropic-beta`` value an OAuth (``sk-ant-oat...``) Bearer token must come with."""
 
-_CLOSING = web.AppKey("omniroute_fake_anthropic_closing", asyncio.Event)
 _BAD_JSON = "There was an error parsing the body of your request: expected a JSON object."
 _DATE_SUFFIX = re.compile(r"-(\d{4})(\d{2})(\d{2})$")
 
@@ -238,7 +234,7 @@ class _Default:
     events: Callable[[], list[dict[str, Any]]]
 
 
-class FakeAnthropicUpstream:
+class FakeAnthropicUpstream(FakeUpstream[AnthropicReply, AnthropicApiError]):
     """The Anthropic Messages API served by aiohttp, for tests.
 
     :param api_key: the only key accepted, in ``x-api-key`` or ``Authorization: Bearer``
@@ -251,35 +247,19 @@ class FakeAnthropicUpstream:
     :attr:`app` with ``aiohttp_server`` or :meth:`serve` standalone. Without scripted replies,
     messages echo the last user text (``"echo: <text>"``), call the first tool when ``tools``
     are given, mention tool results after ``tool_result`` blocks, and start with a signed
-    thinking block when thinking is enabled; see :func:`plan_message_answer`.
+    thinking block when thinking is enabled; see :func:`plan_message_answer`. :meth:`serve`
+    yields a URL without ``/v1`` (``http://127.0.0.1:PORT``): the anthropic SDK appends it.
     """
+
+    error_type = AnthropicApiError
 
     def __init__(
         self, api_key: str | None = None, *, models: Sequence[str] = DEFAULT_MODELS
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.models: list[str] = list(models)
-        self.requests: list[RecordedRequest] = []
-        self._replies: deque[AnthropicReply] = deque()
         self._signatures: dict[str, str] = {}
-        self._app: web.Application | None = None
-
-    @property
-    def app(self) -> web.Application:
-        """The aiohttp application (created on first access; one app per server run)."""
-        if self._app is None:
-            self._app = self.make_app()
-        return self._app
-
-    @property
-    def last_request(self) -> RecordedRequest | None:
-        """The most recent recorded request, if any."""
-        return self.requests[-1] if self.requests else None
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies are still queued."""
-        return len(self._replies)
 
     @property
     def issued_signatures(self) -> frozenset[str]:
@@ -304,63 +284,18 @@ class FakeAnthropicUpstream:
         for reply in replies:
             if isinstance(reply, Reply):
                 reply = AnthropicReply.from_openai(reply)
-            self._replies.append(reply)
+            super().enqueue(reply)
 
-    def reset(self) -> None:
-        """Forget recorded requests and drop queued replies (issued signatures stay valid)."""
-        self.requests.clear()
-        self._replies.clear()
-
-    def make_app(self) -> web.Application:
-        """Build a fresh application sharing this fake's queue, signatures and request log."""
-        app = web.Application(middlewares=[self._middleware])
-        app[_CLOSING] = asyncio.Event()
-        app.on_shutdown.append(_signal_closing)
+    def _setup_app(self, app: web.Application) -> None:
         app.on_response_prepare.append(_add_anthropic_headers)
         app.router.add_post("/v1/messages", self._messages)
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model}", self._get_model)
         app.router.add_route("*", "/{tail:.*}", _unknown_route)
-        return app
 
-    @contextlib.asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        """Run the fake on ``host`` (a free port by default) and yield its base URL.
-
-        The URL has no ``/v1`` (``http://127.0.0.1:PORT``): the anthropic SDK appends it.
-        """
-        runner = web.AppRunner(self.make_app(), handler_cancellation=True, shutdown_timeout=5)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_port = runner.addresses[0][1]
-            yield f"http://{host}:{bound_port}"
-        finally:
-            await runner.cleanup()
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                headers=CIMultiDict(request.headers),
-                json=_loads_or_none(raw),
-                body=raw,
-                query=dict(request.query),
-            )
-        )
-        try:
-            if request.path.startswith("/v1/"):
-                self._check_auth(request)
-                if "anthropic-version" not in request.headers:
-                    raise AnthropicApiError(400, "anthropic-version: header is required")
-            return await handler(request)
-        except AnthropicApiError as err:
-            return _json_response(err.body, err.status, {"request-id": err.request_id})
+    def _error_response(self, request: web.Request, err: AnthropicApiError) -> web.StreamResponse:
+        return _json_response(err.body, err.status, {"request-id": err.request_id})
 
     def _check_auth(self, request: web.Request) -> None:
         key = request.headers.get("x-api-key")
@@ -373,9 +308,9 @@ class FakeAnthropicUpstream:
         key = key.strip()
         if not key or (self.api_key is not None and key != self.api_key):
             raise AnthropicApiError(401, "invalid x-api-key")
-
-    def _next_reply(self) -> AnthropicReply | None:
-        return self._replies.popleft() if self._replies else None
+        # Checked after the key, as the real API does.
+        if "anthropic-version" not in request.headers:
+            raise AnthropicApiError(400, "anthropic-version: header is required")
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await _json_object(request)
@@ -455,7 +390,7 @@ def _model_object(model: str) -> dict[str, Any]:
 async def _play(
     request: web.Request, reply: AnthropicReply | None, default: _Default
 ) -> web.StreamResponse:
-    closing = request.app[_CLOSING]
+    closing = request.app[CLOSING]
     if reply is None:
         return await _answer_default(request, default)
     if reply.kind is ReplyKind.JSON:
@@ -510,10 +445,6 @@ async def _cut(
     return response
 
 
-async def _signal_closing(app: web.Application) -> None:
-    app[_CLOSING].set()
-
-
 async def _add_anthropic_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("request-id", new_request_id())
     response.headers.setdefault("anthropic-organization-id", "00000000-0000-4000-8000-fa4e0a7c0de0")
@@ -524,19 +455,10 @@ async def _unknown_route(request: web.Request) -> web.Response:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    body = _loads_or_none(await request.read())
+    body = loads_or_none(await request.read())
     if not isinstance(body, dict):
         raise AnthropicApiError(400, _BAD_JSON)
     return body
-
-
-def _loads_or_none(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _json_response(

@@ -24,20 +24,17 @@ the Gemini wire (an OpenAI error body becomes a Gemini error of the same status 
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import secrets
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
+from omniroute.testing.fake_base import CLOSING, FakeUpstream, RecordedRequest
 from omniroute.testing.fake_gemini_sse import (
     GeminiChunk,
     count_prompt_tokens,
@@ -58,7 +55,7 @@ from omniroute.testing.fake_gemini_validation import (
     validate_count_tokens,
     validate_generate_content,
 )
-from omniroute.testing.fake_openai import RecordedRequest, Reply, ReplyKind
+from omniroute.testing.fake_openai import Reply, ReplyKind
 from omniroute.testing.fake_openai_sse import drop_connection, pause
 
 __all__ = [
@@ -82,7 +79,6 @@ DEFAULT_MODELS: tuple[str, ...] = (
 )
 """Model ids listed by ``GET /v1beta/models`` unless the constructor is given others."""
 
-_CLOSING = web.AppKey("omniroute_fake_gemini_closing", asyncio.Event)
 _VERSIONS = "v1beta|v1"
 _SERVICE = "generativelanguage.googleapis.com"
 _BAD_KEY = "API key not valid. Please pass a valid API key."
@@ -245,7 +241,7 @@ class _Default:
     chunks: Callable[[], list[dict[str, Any]]]
 
 
-class FakeGeminiUpstream:
+class FakeGeminiUpstream(FakeUpstream[GeminiReply, GeminiApiError]):
     """The Gemini API (Generative Language) served by aiohttp, for tests.
 
     :param api_key: the only key accepted, in ``x-goog-api-key`` or ``?key=``; ``None``
@@ -260,7 +256,12 @@ class FakeGeminiUpstream:
     replies, the model echoes the last user text (``"echo: <text>"``), calls the first
     declared function when tools are given, mentions function responses after them, and starts
     with a ``thought`` part when ``includeThoughts`` is set; see :func:`plan_gemini_answer`.
+    :meth:`serve` yields a URL without a version (``http://127.0.0.1:PORT``): google-genai
+    appends ``/{api_version}/models/...`` itself.
     """
+
+    error_type = GeminiApiError
+    auth_prefixes = ("/v1beta/", "/v1/")
 
     def __init__(
         self,
@@ -269,30 +270,11 @@ class FakeGeminiUpstream:
         models: Sequence[str] = DEFAULT_MODELS,
         require_thought_signatures: bool = True,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.models: list[str] = list(models)
         self.require_thought_signatures = require_thought_signatures
-        self.requests: list[RecordedRequest] = []
-        self._replies: deque[GeminiReply] = deque()
         self._signatures: dict[bytes, str] = {}
-        self._app: web.Application | None = None
-
-    @property
-    def app(self) -> web.Application:
-        """The aiohttp application (created on first access; one app per server run)."""
-        if self._app is None:
-            self._app = self.make_app()
-        return self._app
-
-    @property
-    def last_request(self) -> RecordedRequest | None:
-        """The most recent recorded request, if any."""
-        return self.requests[-1] if self.requests else None
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies are still queued."""
-        return len(self._replies)
 
     @property
     def issued_signatures(self) -> frozenset[str]:
@@ -316,62 +298,18 @@ class FakeGeminiUpstream:
         for reply in replies:
             if isinstance(reply, Reply):
                 reply = GeminiReply.from_openai(reply)
-            self._replies.append(reply)
+            super().enqueue(reply)
 
-    def reset(self) -> None:
-        """Forget recorded requests and drop queued replies (issued signatures stay valid)."""
-        self.requests.clear()
-        self._replies.clear()
-
-    def make_app(self) -> web.Application:
-        """Build a fresh application sharing this fake's queue, signatures and request log."""
-        app = web.Application(middlewares=[self._middleware])
-        app[_CLOSING] = asyncio.Event()
-        app.on_shutdown.append(_signal_closing)
+    def _setup_app(self, app: web.Application) -> None:
         app.on_response_prepare.append(_add_google_headers)
         app.router.add_post(f"/{{version:{_VERSIONS}}}/models/{{call}}", self._model_call)
         app.router.add_get(f"/{{version:{_VERSIONS}}}/models", self._list_models)
         app.router.add_get(f"/{{version:{_VERSIONS}}}/models/{{model}}", self._get_model)
         app.router.add_route("*", "/{tail:.*}", _unknown_route)
-        return app
 
-    @contextlib.asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        """Run the fake on ``host`` (a free port by default) and yield its base URL.
-
-        The URL has no version (``http://127.0.0.1:PORT``): google-genai appends
-        ``/{api_version}/models/...`` itself.
-        """
-        runner = web.AppRunner(self.make_app(), handler_cancellation=True, shutdown_timeout=5)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_port = runner.addresses[0][1]
-            yield f"http://{host}:{bound_port}"
-        finally:
-            await runner.cleanup()
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                headers=CIMultiDict(request.headers),
-                json=_loads_or_none(raw),
-                body=raw,
-                query=dict(request.query),
-            )
-        )
-        try:
-            if request.path.startswith(("/v1beta/", "/v1/")):
-                self._check_auth(request)
-            return await handler(request)
-        except GeminiApiError as err:
-            body: Any = [err.body] if _is_array_stream(request) else err.body
-            return _json_response(body, err.status)
+    def _error_response(self, request: web.Request, err: GeminiApiError) -> web.StreamResponse:
+        body: Any = [err.body] if _is_array_stream(request) else err.body
+        return _json_response(body, err.status)
 
     def _check_auth(self, request: web.Request) -> None:
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
@@ -391,9 +329,6 @@ class FakeGeminiUpstream:
                 "message": _BAD_KEY,
             }
             raise GeminiApiError(400, _BAD_KEY, details=[_error_info("API_KEY_INVALID"), localized])
-
-    def _next_reply(self) -> GeminiReply | None:
-        return self._replies.popleft() if self._replies else None
 
     async def _model_call(self, request: web.Request) -> web.StreamResponse:
         version = request.match_info["version"]
@@ -499,7 +434,7 @@ def _is_array_stream(request: web.Request) -> bool:
 async def _play(
     request: web.Request, reply: GeminiReply | None, default: _Default
 ) -> web.StreamResponse:
-    closing = request.app[_CLOSING]
+    closing = request.app[CLOSING]
     if reply is None:
         return await _answer_default(request, default)
     if reply.kind is ReplyKind.JSON:
@@ -557,10 +492,6 @@ async def _cut(request: web.Request, reply: GeminiReply, default: _Default) -> w
     return response
 
 
-async def _signal_closing(app: web.Application) -> None:
-    app[_CLOSING].set()
-
-
 async def _add_google_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("Vary", "Origin, X-Origin, Referer")
     response.headers.setdefault("Server-Timing", "gfet4t7; dur=1")
@@ -584,15 +515,6 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
             400, 'Invalid JSON payload received. Unknown name "": Root element must be a message.'
         )
     return body
-
-
-def _loads_or_none(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _json_response(

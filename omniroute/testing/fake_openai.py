@@ -16,26 +16,23 @@ hangs and slow streams::
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import math
 import struct
 import time
 import zlib
 from array import array
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
+from omniroute.testing.fake_base import CLOSING, FakeUpstream, RecordedRequest, loads_or_none
 from omniroute.testing.fake_openai_sse import (
     MIDSTREAM_ERROR,
     completion_body,
@@ -80,7 +77,6 @@ DEFAULT_MODELS: tuple[str, ...] = (
 )
 """Model ids listed by ``GET /v1/models`` unless the constructor is given others."""
 
-_CLOSING = web.AppKey("omniroute_fake_openai_closing", asyncio.Event)
 _KEY_HINT = "You can find your API key at https://platform.openai.com/account/api-keys."
 _NO_KEY_MESSAGE = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -103,22 +99,6 @@ def _tiny_png() -> bytes:
 
 PNG_BYTES: bytes = _tiny_png()
 """The 1x1 PNG every fake image is made of."""
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the fake received, recorded before any validation or auth check.
-
-    ``headers`` is a case-insensitive multidict; ``json`` is the parsed body or ``None`` when
-    the body is empty or not valid JSON (``body`` keeps the raw bytes either way).
-    """
-
-    method: str
-    path: str
-    headers: CIMultiDict[str]
-    json: Any
-    body: bytes = b""
-    query: Mapping[str, str] = field(default_factory=dict)
 
 
 class ReplyKind(StrEnum):
@@ -252,7 +232,7 @@ class _Default:
     chunks: Callable[[], list[dict[str, Any]]]
 
 
-class FakeOpenAIUpstream:
+class FakeOpenAIUpstream(FakeUpstream[Reply, ApiError]):
     """An OpenAI-compatible provider served by aiohttp, for tests.
 
     :param api_key: the only key accepted in ``Authorization: Bearer``; ``None`` accepts any
@@ -265,6 +245,9 @@ class FakeOpenAIUpstream:
     ``tools`` are given, and mentions a tool result when the last message is a ``tool`` message.
     """
 
+    error_type = ApiError
+    base_path = "/v1"
+
     def __init__(
         self,
         api_key: str | None = None,
@@ -272,44 +255,12 @@ class FakeOpenAIUpstream:
         models: Sequence[str] = DEFAULT_MODELS,
         embedding_dimensions: int = 8,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.models: list[str] = list(models)
         self.embedding_dimensions = embedding_dimensions
-        self.requests: list[RecordedRequest] = []
-        self._replies: deque[Reply] = deque()
-        self._app: web.Application | None = None
 
-    @property
-    def app(self) -> web.Application:
-        """The aiohttp application (created on first access; one app per server run)."""
-        if self._app is None:
-            self._app = self.make_app()
-        return self._app
-
-    @property
-    def last_request(self) -> RecordedRequest | None:
-        """The most recent recorded request, if any."""
-        return self.requests[-1] if self.requests else None
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies are still queued."""
-        return len(self._replies)
-
-    def enqueue(self, *replies: Reply) -> None:
-        """Queue replies; each is consumed by the next valid chat/embeddings/images request."""
-        self._replies.extend(replies)
-
-    def reset(self) -> None:
-        """Forget recorded requests and drop queued replies."""
-        self.requests.clear()
-        self._replies.clear()
-
-    def make_app(self) -> web.Application:
-        """Build a fresh application sharing this fake's queue and request log."""
-        app = web.Application(middlewares=[self._middleware])
-        app[_CLOSING] = asyncio.Event()
-        app.on_shutdown.append(_signal_closing)
+    def _setup_app(self, app: web.Application) -> None:
         app.on_response_prepare.append(_add_openai_headers)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
@@ -318,40 +269,9 @@ class FakeOpenAIUpstream:
         app.router.add_get("/v1/models/{model}", self._get_model)
         app.router.add_get("/images/{name}.png", _serve_png)
         app.router.add_route("*", "/{tail:.*}", _unknown_route)
-        return app
 
-    @contextlib.asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        """Run the fake on ``host`` (a free port by default) and yield its ``.../v1`` base URL."""
-        runner = web.AppRunner(self.make_app(), handler_cancellation=True, shutdown_timeout=5)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_port = runner.addresses[0][1]
-            yield f"http://{host}:{bound_port}/v1"
-        finally:
-            await runner.cleanup()
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                headers=CIMultiDict(request.headers),
-                json=_loads_or_none(raw),
-                body=raw,
-                query=dict(request.query),
-            )
-        )
-        try:
-            if request.path.startswith("/v1/"):
-                self._check_auth(request)
-            return await handler(request)
-        except ApiError as err:
-            return _json_response(err.body, err.status)
+    def _error_response(self, request: web.Request, err: ApiError) -> web.StreamResponse:
+        return _json_response(err.body, err.status)
 
     def _check_auth(self, request: web.Request) -> None:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
@@ -364,9 +284,6 @@ class FakeOpenAIUpstream:
                 f"Incorrect API key provided: {_mask_key(key)}. {_KEY_HINT}",
                 code="invalid_api_key",
             )
-
-    def _next_reply(self) -> Reply | None:
-        return self._replies.popleft() if self._replies else None
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await _json_object(request)
@@ -472,7 +389,7 @@ def _fallback_chunks(body: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 async def _play(request: web.Request, reply: Reply | None, default: _Default) -> web.StreamResponse:
-    closing = request.app[_CLOSING]
+    closing = request.app[CLOSING]
     if reply is None:
         return await _answer_default(request, default)
     if reply.kind is ReplyKind.JSON:
@@ -519,10 +436,6 @@ async def _cut(request: web.Request, reply: Reply, default: _Default) -> web.Str
     return response
 
 
-async def _signal_closing(app: web.Application) -> None:
-    app[_CLOSING].set()
-
-
 async def _add_openai_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("x-request-id", random_id("req_", 32))
     response.headers.setdefault("openai-version", "2020-10-01")
@@ -538,19 +451,10 @@ async def _unknown_route(request: web.Request) -> web.Response:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    body = _loads_or_none(await request.read())
+    body = loads_or_none(await request.read())
     if not isinstance(body, dict):
         raise ApiError(400, BAD_JSON_MESSAGE)
     return body
-
-
-def _loads_or_none(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _json_response(

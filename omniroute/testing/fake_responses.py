@@ -20,20 +20,17 @@ envelope; stream chunks become events named by their ``type``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
 from omniroute.testing.fake_anthropic_sse import SseEvent, encode_event, send_events
-from omniroute.testing.fake_openai import RecordedRequest, Reply, ReplyKind
+from omniroute.testing.fake_base import CLOSING, FakeUpstream, RecordedRequest, loads_or_none
+from omniroute.testing.fake_openai import Reply, ReplyKind
 from omniroute.testing.fake_openai_sse import drop_connection, open_sse, pause, random_id
 from omniroute.testing.fake_openai_validation import (
     BAD_JSON_MESSAGE,
@@ -64,7 +61,6 @@ __all__ = [
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-5", "gpt-5-mini", "gpt-5-codex", "gpt-4.1", "gpt-4o-mini")
 """Model ids listed by ``GET /v1/models`` unless the constructor is given others."""
 
-_CLOSING = web.AppKey("omniroute_fake_responses_closing", asyncio.Event)
 _KEY_HINT = "You can find your API key at https://platform.openai.com/account/api-keys."
 _NO_KEY_MESSAGE = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -229,7 +225,7 @@ class _Default:
         return stream_events(self.answer, obfuscate=self.obfuscate)
 
 
-class FakeResponsesUpstream:
+class FakeResponsesUpstream(FakeUpstream[ResponsesReply, ApiError]):
     """The OpenAI Responses API served by aiohttp, for tests.
 
     :param api_key: the only key accepted in ``Authorization: Bearer``; ``None`` accepts any
@@ -244,33 +240,17 @@ class FakeResponsesUpstream:
     ``previous_response_id`` and ``GET /v1/responses/{id}``.
     """
 
+    error_type = ApiError
+    base_path = "/v1"
+
     def __init__(
         self, api_key: str | None = None, *, models: Sequence[str] = DEFAULT_MODELS
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.models: list[str] = list(models)
-        self.requests: list[RecordedRequest] = []
-        self._replies: deque[ResponsesReply] = deque()
         self._conversations: dict[str, list[dict[str, Any]]] = {}
         self._responses: dict[str, dict[str, Any]] = {}
-        self._app: web.Application | None = None
-
-    @property
-    def app(self) -> web.Application:
-        """The aiohttp application (created on first access; one app per server run)."""
-        if self._app is None:
-            self._app = self.make_app()
-        return self._app
-
-    @property
-    def last_request(self) -> RecordedRequest | None:
-        """The most recent recorded request, if any."""
-        return self.requests[-1] if self.requests else None
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies are still queued."""
-        return len(self._replies)
 
     @property
     def stored_responses(self) -> Mapping[str, Mapping[str, Any]]:
@@ -286,57 +266,17 @@ class FakeResponsesUpstream:
         for reply in replies:
             if isinstance(reply, Reply):
                 reply = ResponsesReply.from_openai(reply)
-            self._replies.append(reply)
+            super().enqueue(reply)
 
-    def reset(self) -> None:
-        """Forget recorded requests and drop queued replies (stored responses stay)."""
-        self.requests.clear()
-        self._replies.clear()
-
-    def make_app(self) -> web.Application:
-        """Build a fresh application sharing this fake's queue, storage and request log."""
-        app = web.Application(middlewares=[self._middleware])
-        app[_CLOSING] = asyncio.Event()
-        app.on_shutdown.append(_signal_closing)
+    def _setup_app(self, app: web.Application) -> None:
         app.on_response_prepare.append(_add_openai_headers)
         app.router.add_post("/v1/responses", self._create)
         app.router.add_get("/v1/responses/{response_id}", self._retrieve)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_route("*", "/{tail:.*}", _unknown_route)
-        return app
 
-    @contextlib.asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        """Run the fake on ``host`` (a free port by default) and yield its ``.../v1`` base URL."""
-        runner = web.AppRunner(self.make_app(), handler_cancellation=True, shutdown_timeout=5)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_port = runner.addresses[0][1]
-            yield f"http://{host}:{bound_port}/v1"
-        finally:
-            await runner.cleanup()
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = await request.read()
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                headers=CIMultiDict(request.headers),
-                json=_loads_or_none(raw),
-                body=raw,
-                query=dict(request.query),
-            )
-        )
-        try:
-            if request.path.startswith("/v1/"):
-                self._check_auth(request)
-            return await handler(request)
-        except ApiError as err:
-            return _json_response(err.body, err.status)
+    def _error_response(self, request: web.Request, err: ApiError) -> web.StreamResponse:
+        return _json_response(err.body, err.status)
 
     def _check_auth(self, request: web.Request) -> None:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
@@ -349,9 +289,6 @@ class FakeResponsesUpstream:
                 f"Incorrect API key provided: {_mask_key(key)}. {_KEY_HINT}",
                 code="invalid_api_key",
             )
-
-    def _next_reply(self) -> ResponsesReply | None:
-        return self._replies.popleft() if self._replies else None
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         body = await _json_object(request)
@@ -389,7 +326,7 @@ class FakeResponsesUpstream:
 async def _play(
     request: web.Request, reply: ResponsesReply | None, default: _Default
 ) -> web.StreamResponse:
-    closing = request.app[_CLOSING]
+    closing = request.app[CLOSING]
     if reply is None:
         return await _answer_default(request, default)
     if reply.kind is ReplyKind.JSON:
@@ -448,10 +385,6 @@ async def _cut(
     return response
 
 
-async def _signal_closing(app: web.Application) -> None:
-    app[_CLOSING].set()
-
-
 async def _add_openai_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("x-request-id", random_id("req_", 32))
     response.headers.setdefault("openai-version", "2020-10-01")
@@ -463,19 +396,10 @@ async def _unknown_route(request: web.Request) -> web.Response:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    body = _loads_or_none(await request.read())
+    body = loads_or_none(await request.read())
     if not isinstance(body, dict):
         raise ApiError(400, BAD_JSON_MESSAGE)
     return body
-
-
-def _loads_or_none(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _json_response(
