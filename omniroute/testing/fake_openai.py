@@ -77,10 +77,10 @@ DEFAULT_MODELS: tuple[str, ...] = (
 )
 """Model ids listed by ``GET /v1/models`` unless the constructor is given others."""
 
-_KEY_HINT = "You can find your API key at https://platform.openai.com/account/api-keys."
+KEY_HINT = "You can find your API key at https://platform.openai.com/account/api-keys."
 _NO_KEY_MESSAGE = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
-    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). " + _KEY_HINT
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). " + KEY_HINT
 )
 
 
@@ -261,32 +261,23 @@ class FakeOpenAIUpstream(FakeUpstream[Reply, ApiError]):
         self.embedding_dimensions = embedding_dimensions
 
     def _setup_app(self, app: web.Application) -> None:
-        app.on_response_prepare.append(_add_openai_headers)
+        app.on_response_prepare.append(add_openai_headers)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model}", self._get_model)
         app.router.add_get("/images/{name}.png", _serve_png)
-        app.router.add_route("*", "/{tail:.*}", _unknown_route)
+        app.router.add_route("*", "/{tail:.*}", unknown_route)
 
     def _error_response(self, request: web.Request, err: ApiError) -> web.StreamResponse:
-        return _json_response(err.body, err.status)
+        return json_response(err.body, err.status)
 
     def _check_auth(self, request: web.Request) -> None:
-        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            raise ApiError(401, _NO_KEY_MESSAGE)
-        key = key.strip()
-        if not key or (self.api_key is not None and key != self.api_key):
-            raise ApiError(
-                401,
-                f"Incorrect API key provided: {_mask_key(key)}. {_KEY_HINT}",
-                code="invalid_api_key",
-            )
+        check_bearer(request, self.api_key)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_object(request)
+        body = await json_object(request)
         validate_chat(body)
         answer = plan_chat_answer(body)
         options = body.get("stream_options") or {}
@@ -299,7 +290,7 @@ class FakeOpenAIUpstream(FakeUpstream[Reply, ApiError]):
         return await _play(request, self._next_reply(), default)
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_object(request)
+        body = await json_object(request)
         params = validate_embeddings(body, self.embedding_dimensions)
         default = _Default(
             stream=False,
@@ -309,7 +300,7 @@ class FakeOpenAIUpstream(FakeUpstream[Reply, ApiError]):
         return await _play(request, self._next_reply(), default)
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_object(request)
+        body = await json_object(request)
         params = validate_images(body)
         origin = str(request.url.origin())
         default = _Default(
@@ -320,7 +311,7 @@ class FakeOpenAIUpstream(FakeUpstream[Reply, ApiError]):
         return await _play(request, self._next_reply(), default)
 
     async def _list_models(self, request: web.Request) -> web.Response:
-        return _json_response({"object": "list", "data": [_model_object(m) for m in self.models]})
+        return json_response({"object": "list", "data": [_model_object(m) for m in self.models]})
 
     async def _get_model(self, request: web.Request) -> web.Response:
         model = request.match_info["model"]
@@ -330,7 +321,7 @@ class FakeOpenAIUpstream(FakeUpstream[Reply, ApiError]):
                 f"The model '{model}' does not exist or you do not have access to it.",
                 code="model_not_found",
             )
-        return _json_response(_model_object(model))
+        return json_response(_model_object(model))
 
 
 def embedding_vector(item: str | Sequence[int], dimensions: int) -> list[float]:
@@ -393,7 +384,7 @@ async def _play(request: web.Request, reply: Reply | None, default: _Default) ->
     if reply is None:
         return await _answer_default(request, default)
     if reply.kind is ReplyKind.JSON:
-        return _json_response(reply.body, reply.status, reply.headers)
+        return json_response(reply.body, reply.status, reply.headers)
     if reply.kind is ReplyKind.STREAM:
         return await send_sse(
             request,
@@ -418,7 +409,7 @@ async def _play(request: web.Request, reply: Reply | None, default: _Default) ->
 async def _answer_default(request: web.Request, default: _Default) -> web.StreamResponse:
     if default.stream:
         return await send_sse(request, default.chunks(), done=True)
-    return _json_response(default.body())
+    return json_response(default.body())
 
 
 async def _cut(request: web.Request, reply: Reply, default: _Default) -> web.StreamResponse:
@@ -436,7 +427,23 @@ async def _cut(request: web.Request, reply: Reply, default: _Default) -> web.Str
     return response
 
 
-async def _add_openai_headers(request: web.Request, response: web.StreamResponse) -> None:
+def check_bearer(request: web.Request, api_key: str | None) -> None:
+    """OpenAI's key check and its two 401 answers (missing key, wrong key); shared with the
+    Responses fake, which is the same API family."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        raise ApiError(401, _NO_KEY_MESSAGE)
+    key = key.strip()
+    if not key or (api_key is not None and key != api_key):
+        raise ApiError(
+            401,
+            f"Incorrect API key provided: {_mask_key(key)}. {KEY_HINT}",
+            code="invalid_api_key",
+        )
+
+
+async def add_openai_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The response headers OpenAI sends (request id, API version, processing time)."""
     response.headers.setdefault("x-request-id", random_id("req_", 32))
     response.headers.setdefault("openai-version", "2020-10-01")
     response.headers.setdefault("openai-processing-ms", "1")
@@ -446,18 +453,20 @@ async def _serve_png(request: web.Request) -> web.Response:
     return web.Response(body=PNG_BYTES, content_type="image/png")
 
 
-async def _unknown_route(request: web.Request) -> web.Response:
+async def unknown_route(request: web.Request) -> web.Response:
+    """OpenAI's 404 for a path it does not serve."""
     raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or OpenAI's 400 for anything else."""
     body = loads_or_none(await request.read())
     if not isinstance(body, dict):
         raise ApiError(400, BAD_JSON_MESSAGE)
     return body
 
 
-def _json_response(
+def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     merged = CIMultiDict({"Content-Type": "application/json"})

@@ -26,14 +26,21 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from multidict import CIMultiDict
 
 from omniroute.testing.fake_anthropic_sse import SseEvent, encode_event, send_events
-from omniroute.testing.fake_base import CLOSING, FakeUpstream, RecordedRequest, loads_or_none
-from omniroute.testing.fake_openai import Reply, ReplyKind
-from omniroute.testing.fake_openai_sse import drop_connection, open_sse, pause, random_id
+from omniroute.testing.fake_base import CLOSING, FakeUpstream, RecordedRequest
+from omniroute.testing.fake_openai import (
+    KEY_HINT,
+    Reply,
+    ReplyKind,
+    add_openai_headers,
+    check_bearer,
+    json_object,
+    json_response,
+    unknown_route,
+)
+from omniroute.testing.fake_openai_sse import drop_connection, open_sse, pause
 from omniroute.testing.fake_openai_validation import (
-    BAD_JSON_MESSAGE,
     ApiError,
     default_error_type,
     error_body,
@@ -61,14 +68,9 @@ __all__ = [
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-5", "gpt-5-mini", "gpt-5-codex", "gpt-4.1", "gpt-4o-mini")
 """Model ids listed by ``GET /v1/models`` unless the constructor is given others."""
 
-_KEY_HINT = "You can find your API key at https://platform.openai.com/account/api-keys."
-_NO_KEY_MESSAGE = (
-    "You didn't provide an API key. You need to provide your API key in an Authorization header "
-    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). " + _KEY_HINT
-)
 _DEFAULT_MESSAGES: Mapping[int, tuple[str, str | None]] = {
     400: ("Invalid request.", None),
-    401: (f"Incorrect API key provided. {_KEY_HINT}", "invalid_api_key"),
+    401: (f"Incorrect API key provided. {KEY_HINT}", "invalid_api_key"),
     403: ("You are not allowed to sample from this model", None),
     404: ("The model does not exist or you do not have access to it.", "model_not_found"),
     429: ("Rate limit exceeded. Please try again in 20 seconds.", "rate_limit_exceeded"),
@@ -269,29 +271,20 @@ class FakeResponsesUpstream(FakeUpstream[ResponsesReply, ApiError]):
             super().enqueue(reply)
 
     def _setup_app(self, app: web.Application) -> None:
-        app.on_response_prepare.append(_add_openai_headers)
+        app.on_response_prepare.append(add_openai_headers)
         app.router.add_post("/v1/responses", self._create)
         app.router.add_get("/v1/responses/{response_id}", self._retrieve)
         app.router.add_get("/v1/models", self._list_models)
-        app.router.add_route("*", "/{tail:.*}", _unknown_route)
+        app.router.add_route("*", "/{tail:.*}", unknown_route)
 
     def _error_response(self, request: web.Request, err: ApiError) -> web.StreamResponse:
-        return _json_response(err.body, err.status)
+        return json_response(err.body, err.status)
 
     def _check_auth(self, request: web.Request) -> None:
-        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            raise ApiError(401, _NO_KEY_MESSAGE)
-        key = key.strip()
-        if not key or (self.api_key is not None and key != self.api_key):
-            raise ApiError(
-                401,
-                f"Incorrect API key provided: {_mask_key(key)}. {_KEY_HINT}",
-                code="invalid_api_key",
-            )
+        check_bearer(request, self.api_key)
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_object(request)
+        body = await json_object(request)
         conversation = validate_responses_request(body, self._conversations)
         answer = plan_responses_answer(body, conversation)
         options = body.get("stream_options") or {}
@@ -313,14 +306,14 @@ class FakeResponsesUpstream(FakeUpstream[ResponsesReply, ApiError]):
         response_id = request.match_info["response_id"]
         if response_id not in self._responses:
             raise ApiError(404, f"Response with id '{response_id}' not found.")
-        return _json_response(self._responses[response_id])
+        return json_response(self._responses[response_id])
 
     async def _list_models(self, request: web.Request) -> web.Response:
         data = [
             {"id": model, "object": "model", "created": 1754425777, "owned_by": "system"}
             for model in self.models
         ]
-        return _json_response({"object": "list", "data": data})
+        return json_response({"object": "list", "data": data})
 
 
 async def _play(
@@ -330,7 +323,7 @@ async def _play(
     if reply is None:
         return await _answer_default(request, default)
     if reply.kind is ReplyKind.JSON:
-        return _json_response(reply.body, reply.status, reply.headers)
+        return json_response(reply.body, reply.status, reply.headers)
     if reply.kind is ReplyKind.STREAM:
         return await send_events(
             request, reply.events, delay=reply.delay, closing=closing, headers=reply.headers
@@ -338,7 +331,7 @@ async def _play(
     if reply.kind is ReplyKind.SLOW_STREAM:
         default.remember()
         if not default.stream:
-            return _json_response(default.body())
+            return json_response(default.body())
         return await send_events(request, default.events(), delay=reply.delay, closing=closing)
     if reply.kind is ReplyKind.MIDSTREAM_ERROR:
         return await _midstream_error(request, reply, default)
@@ -352,7 +345,7 @@ async def _answer_default(request: web.Request, default: _Default) -> web.Stream
     default.remember()
     if default.stream:
         return await send_events(request, default.events())
-    return _json_response(default.body())
+    return json_response(default.body())
 
 
 async def _midstream_error(
@@ -363,7 +356,7 @@ async def _midstream_error(
         kind = str(error.get("type"))
         status = 429 if "quota" in kind or "rate_limit" in kind else 500
         body = error_body(str(error.get("message")), type=kind, code=error.get("code"))
-        return _json_response(body, status)
+        return json_response(body, status)
     events = failure_events(default.answer, reply.after_events, error, obfuscate=default.obfuscate)
     return await send_events(request, events)
 
@@ -383,37 +376,3 @@ async def _cut(
         await response.write(payload[: len(payload) // 2])
     await drop_connection(request, reset=reply.reset)
     return response
-
-
-async def _add_openai_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.setdefault("x-request-id", random_id("req_", 32))
-    response.headers.setdefault("openai-version", "2020-10-01")
-    response.headers.setdefault("openai-processing-ms", "1")
-
-
-async def _unknown_route(request: web.Request) -> web.Response:
-    raise ApiError(404, f"Invalid URL ({request.method} {request.path})")
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    body = loads_or_none(await request.read())
-    if not isinstance(body, dict):
-        raise ApiError(400, BAD_JSON_MESSAGE)
-    return body
-
-
-def _json_response(
-    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    merged = CIMultiDict({"Content-Type": "application/json"})
-    merged.update(headers or {})
-    payload = body if isinstance(body, bytes) else orjson.dumps(body)
-    return web.Response(body=payload, status=status, headers=merged)
-
-
-def _mask_key(key: str) -> str:
-    if not key:
-        return "''"
-    if len(key) <= 8:
-        return key
-    return f"{key[:3]}{'*' * (len(key) - 7)}{key[-4:]}"
