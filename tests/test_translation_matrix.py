@@ -229,3 +229,123 @@ async def test_tool_call_crosses_the_pair(gateway, connected, cell):
     name, arguments = await CLIENTS[source][1](gateway, model, stream)
     assert name == "get_weather"
     assert isinstance(arguments, dict)
+
+
+# -- tool results crossing every pair -----------------------------------------------------------
+
+RESULT = "sunny-21C"
+
+
+async def openai_round_trip(gw, model: str, stream: bool) -> str:
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": SCHEMA}}
+    client = gw.openai()
+    messages: list[dict] = [{"role": "user", "content": "weather?"}]
+    first = await client.chat.completions.create(model=model, messages=messages, tools=[tool])
+    call = first.choices[0].message.tool_calls[0]
+    messages += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.function.name, "arguments": call.function.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": RESULT},
+    ]
+    if not stream:
+        reply = await client.chat.completions.create(model=model, messages=messages, tools=[tool])
+        return reply.choices[0].message.content or ""
+    chunks = await client.chat.completions.create(
+        model=model, messages=messages, tools=[tool], stream=True
+    )
+    return "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+
+
+async def anthropic_round_trip(gw, model: str, stream: bool) -> str:
+    tools = [{"name": "get_weather", "input_schema": SCHEMA}]
+    messages: list[dict] = [{"role": "user", "content": "weather?"}]
+    first = await _claude(gw).messages.create(
+        model=model, max_tokens=256, tools=tools, messages=messages
+    )
+    call = next(block for block in first.content if block.type == "tool_use")
+    messages += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": RESULT}],
+        },
+    ]
+    kwargs = {"model": model, "max_tokens": 256, "tools": tools, "messages": messages}
+    if not stream:
+        message = await _claude(gw).messages.create(**kwargs)
+    else:
+        async with _claude(gw).messages.stream(**kwargs) as events:
+            message = await events.get_final_message()
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+async def responses_round_trip(gw, model: str, stream: bool) -> str:
+    tool = {"type": "function", "name": "get_weather", "parameters": SCHEMA}
+    client = gw.openai()
+    first = await client.responses.create(model=model, input="weather?", tools=[tool])
+    call = next(item for item in first.output if item.type == "function_call")
+    history = [
+        {"role": "user", "content": "weather?"},
+        {
+            "type": "function_call",
+            "call_id": call.call_id,
+            "name": call.name,
+            "arguments": call.arguments,
+        },
+        {"type": "function_call_output", "call_id": call.call_id, "output": RESULT},
+    ]
+    if not stream:
+        reply = await client.responses.create(model=model, input=history, tools=[tool])
+        return reply.output_text
+    events = await client.responses.create(model=model, input=history, tools=[tool], stream=True)
+    return "".join([e.delta async for e in events if e.type == "response.output_text.delta"])
+
+
+async def gemini_round_trip(gw, model: str, stream: bool) -> str:
+    client = _gemini(gw)
+    declaration = gtypes.FunctionDeclaration(name="get_weather", parameters_json_schema=SCHEMA)
+    config = gtypes.GenerateContentConfig(tools=[gtypes.Tool(function_declarations=[declaration])])
+    ask = gtypes.Content(role="user", parts=[gtypes.Part(text="weather?")])
+    first = await client.aio.models.generate_content(
+        model=f"models/{model}", contents=[ask], config=config
+    )
+    call = first.function_calls[0]
+    answer = gtypes.Content(
+        role="user",
+        parts=[gtypes.Part.from_function_response(name=call.name, response={"result": RESULT})],
+    )
+    contents = [ask, first.candidates[0].content, answer]
+    if not stream:
+        reply = await client.aio.models.generate_content(
+            model=f"models/{model}", contents=contents, config=config
+        )
+        return reply.text or ""
+    chunks = await client.aio.models.generate_content_stream(
+        model=f"models/{model}", contents=contents, config=config
+    )
+    return "".join([c.text or "" async for c in chunks])
+
+
+ROUND_TRIPS = {
+    "openai": openai_round_trip,
+    "anthropic": anthropic_round_trip,
+    "responses": responses_round_trip,
+    "gemini": gemini_round_trip,
+}
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=cell_id)
+async def test_tool_result_round_trip_crosses_the_pair(gateway, connected, cell):
+    source, target, stream = cell
+    model = await connected(target)
+    text = await ROUND_TRIPS[source](gateway, model, stream)
+    assert RESULT in text
