@@ -13,9 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anthropic
+import openai
 import pytest
 from anthropic import AsyncAnthropic
 from google import genai
+from google.genai import errors as genai_errors
 from google.genai import types as gtypes
 
 from omniroute.testing import (
@@ -23,6 +26,7 @@ from omniroute.testing import (
     FakeGeminiUpstream,
     FakeOpenAIUpstream,
     FakeResponsesUpstream,
+    Reply,
 )
 from tests.conftest import UPSTREAM_KEY
 
@@ -349,3 +353,42 @@ async def test_tool_result_round_trip_crosses_the_pair(gateway, connected, cell)
     model = await connected(target)
     text = await ROUND_TRIPS[source](gateway, model, stream)
     assert RESULT in text
+
+
+# -- upstream errors reach every client in its own shape ----------------------------------------
+
+
+@pytest.fixture
+async def failing(gateway, aiohttp_server):
+    """Connect to a fake of the given format whose next answer is a 429 with a retry hint."""
+
+    async def connect(target_format: str) -> str:
+        target = TARGETS[target_format]
+        fake = target.fake(api_key=UPSTREAM_KEY)
+        fake.enqueue(Reply.error(429, "Rate limit reached", headers={"retry-after": "9"}))
+        server = await aiohttp_server(fake.app)
+        base = str(server.make_url(target.path)).rstrip("/")
+        await gateway.connect(base, provider=target.provider)
+        return f"{target.provider}/{target.model}"
+
+    return connect
+
+
+async def _expect_rate_limit(call) -> int | None:
+    """Run a client call that must fail with a 429; return the status the SDK reports."""
+    try:
+        await call()
+    except (openai.RateLimitError, anthropic.RateLimitError) as exc:
+        assert exc.response.headers.get("retry-after") == "9"
+        return exc.status_code
+    except genai_errors.ClientError as exc:
+        return exc.code
+    raise AssertionError("the upstream's 429 did not reach the client")
+
+
+@pytest.mark.parametrize("cell", CELLS, ids=cell_id)
+async def test_upstream_rate_limit_reaches_the_client_in_its_own_shape(gateway, failing, cell):
+    source, target, stream = cell
+    model = await failing(target)
+    text = CLIENTS[source][0]
+    assert await _expect_rate_limit(lambda: text(gateway, model, stream)) == 429
