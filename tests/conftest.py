@@ -132,3 +132,25 @@ async def upstream(fake: FakeOpenAIUpstream, aiohttp_server: Any) -> str:
     """The fake provider running on a real socket; its base URL (ending in /v1)."""
     server = await aiohttp_server(fake.app)
     return str(server.make_url("/v1"))
+
+
+# -- the translation matrix report ----------------------------------------------------------------
+# TRANSLATION_MATRIX_REPORT=docs/translation-matrix.md, set for a run of
+# tests/test_translation_matrix.py, writes the page from that run (see tests/matrix_report.py).
+
+_MATRIX_OUTCOMES: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember the outcome of every matrix cell."""
+    if "test_translation_matrix.py::" in report.nodeid and report.when == "call":
+        _MATRIX_OUTCOMES[report.nodeid.split("::", 1)[1]] = report.outcome
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the matrix page when asked to and every cell ran."""
+    target = os.environ.get("TRANSLATION_MATRIX_REPORT")
+    if target and _MATRIX_OUTCOMES:
+        from tests.matrix_report import render
+
+        Path(target).write_text(render(_MATRIX_OUTCOMES))
