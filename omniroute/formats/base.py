@@ -69,6 +69,19 @@ class Format:
         out["model"] = model
         return out
 
+    def usage_of(self, body: dict[str, Any]) -> ir.Usage | None:
+        """Token counts of an answer relayed without translation, for the ledger.
+
+        The default decodes the whole answer; formats override it to read only the usage.
+        ``None`` when the answer has none (a token count, an unexpected shape).
+        """
+        if not self.translates:
+            return None
+        try:
+            return self.parse_response(body).usage
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
     def parse_request(self, body: dict[str, Any]) -> ir.Request:
         """A request body in this format → IR."""
         raise NotImplementedError(f"format {self.id!r} has no request codec")

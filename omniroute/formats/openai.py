@@ -245,6 +245,11 @@ class OpenAIChatFormat(Format):
             model, error_object=self.error_object, include_usage=include_usage
         )
 
+    def usage_of(self, body: dict[str, Any]) -> ir.Usage | None:
+        """The ``usage`` object alone (the hot path: the answer itself is not decoded)."""
+        usage = body.get("usage")
+        return usage_from_openai(usage) if isinstance(usage, dict) else None
+
     def passthrough_request(
         self, body: dict[str, Any], model: str, *, stream_usage: bool
     ) -> dict[str, Any]:

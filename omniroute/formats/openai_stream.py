@@ -93,9 +93,12 @@ def usage_from_openai(usage: dict[str, Any]) -> ir.Usage:
         if isinstance(completion_details, dict)
         else 0
     )
+    # Image generation reports ``input_tokens``/``output_tokens`` instead.
+    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+    completion = usage.get("completion_tokens", usage.get("output_tokens"))
     return ir.Usage(
-        input=max(_count(usage.get("prompt_tokens")) - cache_read - cache_write, 0),
-        output=_count(usage.get("completion_tokens")),
+        input=max(_count(prompt) - cache_read - cache_write, 0),
+        output=_count(completion),
         cache_read=cache_read,
         cache_write=cache_write,
         reasoning=reasoning,

@@ -17,7 +17,6 @@ from omniroute.gateway.pipeline import Gateway, RequestContext
 from omniroute.gateway.relay import relay_chat_stream
 from omniroute.gateway.streams import relay_decoded
 from omniroute.gateway.validate import parse_json_object
-from omniroute.ledger.usage import openai_usage
 from omniroute.providers import Endpoint
 
 Relay = Callable[[web.Request, Gateway, RequestContext], Awaitable[web.StreamResponse]]
@@ -42,20 +41,6 @@ async def _accept_json(attempt: Attempt, resp: UpstreamResponse) -> tuple[int, b
     return resp.status, body, parsed
 
 
-def _same_format_usage(fmt: Format, parsed: Any) -> dict[str, int]:
-    """Token counts of a relayed answer, for the ledger; nothing when it has none."""
-    if not isinstance(parsed, dict):
-        return {}
-    if fmt.id == "openai":  # the hot path: read the usage object without decoding the answer
-        return openai_usage(parsed.get("usage"))
-    if not fmt.translates:
-        return {}
-    try:
-        return usage_columns(fmt.parse_response(parsed).usage)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return {}  # an answer without usage (a token count, an unexpected shape)
-
-
 async def forward_json(gw: Gateway, ctx: RequestContext) -> web.Response:
     """Forward a request whose answer is one JSON document, relayed as is or translated."""
     try:
@@ -65,13 +50,8 @@ async def forward_json(gw: Gateway, ctx: RequestContext) -> web.Response:
         raise
     target = gw.formats[ctx.resolved.provider.format]
     if target is ctx.source:
-        if target.id == "openai":
-            usage = openai_usage(parsed.get("usage") if isinstance(parsed, dict) else None)
-        else:
-            usage = usage_columns(
-                target.parse_response(parsed).usage if target.translates else None
-            )
-        record(gw, ctx, status, **usage)
+        usage = target.usage_of(parsed) if isinstance(parsed, dict) else None
+        record(gw, ctx, status, **usage_columns(usage))
         return web.Response(body=body, status=status, content_type="application/json")
     answer = target.parse_response(parsed)
     answer.model = ctx.client_model or answer.model

@@ -18,16 +18,17 @@ from omniroute.appkeys import SETTINGS
 from omniroute.errors import ErrorKind, GatewayError, UpstreamError
 from omniroute.extensions import Attempt, UpstreamResponse
 from omniroute.formats.base import Format
+from omniroute.formats.openai_stream import usage_from_openai
 from omniroute.gateway.front import (
     CLIENT_CLOSED,
     SSE_HEADERS,
     ClientGone,
     record,
+    usage_columns,
     write_or_gone,
 )
 from omniroute.gateway.pipeline import TRANSPORT_ERRORS, Gateway, RequestContext, transport_error
 from omniroute.gateway.sse import SSEScanner, event_data, split_events
-from omniroute.ledger.usage import openai_usage
 from omniroute.providers import Provider
 
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -303,5 +304,6 @@ async def relay_chat_stream(
         if heartbeat is not None:
             await heartbeat.stop()
         start.response.close()
-        record(gw, ctx, status, error_kind=error_kind, ttft_ms=ttft, **openai_usage(state.usage))
+        usage = usage_from_openai(state.usage) if state.usage else None
+        record(gw, ctx, status, error_kind=error_kind, ttft_ms=ttft, **usage_columns(usage))
     return response
