@@ -68,8 +68,19 @@ async def list_models(request: web.Request) -> web.Response:
     return web.json_response({"models": models})
 
 
+async def unknown(request: web.Request) -> web.Response:
+    """Anything else under ``/v1beta``: a 404 in Gemini's shape, naming what is served."""
+    fmt = request.app[REGISTRY].formats["gemini"]
+    message = (
+        f"{request.method} {request.path} is not served here; use "
+        "models/{model}:generateContent or :streamGenerateContent"
+    )
+    return error_response(fmt, GatewayError(ErrorKind.NOT_FOUND, message))
+
+
 def add_routes(app: web.Application) -> None:
     """Mount the Gemini routes (after the OpenAI ones, which they never shadow)."""
     app.router.add_get("/v1beta/models", list_models)
     for version in ("v1beta", "v1"):
         app.router.add_post(f"/{version}/{ROUTE}", generate)
+    app.router.add_route("*", "/v1beta/{tail:.*}", unknown)
