@@ -19,26 +19,30 @@ from omniroute.accounts import client_keys, connections, nodes
 from omniroute.accounts.vault import Vault
 from omniroute.appkeys import GATEWAY, REGISTRY, SECRETS, SETTINGS, STORE
 from omniroute.plugins import Registry
-from omniroute.routing.index import RoutingIndex, build_index
+from omniroute.routing.index import RoutingIndex, StoredConfig, build_index
 
 log = logging.getLogger(__name__)
 
 
-def read_config(db: sqlite_utils.Database, vault: Vault) -> tuple[Any, Any, Any]:
+def read_config(db: sqlite_utils.Database, vault: Vault) -> StoredConfig:
     """Everything the routing index is built from, read in one go on the DB thread."""
-    return connections.load(db, vault), nodes.load(db), client_keys.active_hashes(db)
+    return StoredConfig(
+        connections=connections.load(db, vault),
+        nodes=nodes.load(db),
+        key_hashes=client_keys.active_hashes(db),
+    )
 
 
 def index_from_db(db: sqlite_utils.Database, registry: Registry, vault: Vault) -> RoutingIndex:
     """Build a routing index straight from the database (startup and CLI)."""
-    return build_index(registry, *read_config(db, vault))
+    return build_index(registry, read_config(db, vault))
 
 
 async def reload_index(app: Mapping[Any, Any]) -> None:
     """Rebuild the routing index from the database and swap it in."""
     config = await app[STORE].call(read_config, app[SECRETS].vault)
     gateway = app[GATEWAY]
-    gateway.index = build_index(app[REGISTRY], *config)
+    gateway.index = build_index(app[REGISTRY], config)
     gateway.health.forget(set(gateway.index.all_connections))
 
 

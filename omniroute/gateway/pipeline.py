@@ -45,7 +45,8 @@ class RequestContext:
     ``source`` is the format the client speaks; ``forwarded`` holds the client headers that
     format passes on to an upstream of the same format (``anthropic-beta``, ...). ``ir`` is the
     request in the intermediate representation, parsed once, and only when an attempt goes to
-    an upstream of another format.
+    an upstream of another format. ``combo`` names the combo the client's model resolved to,
+    if any; ``connection``, ``model`` and ``attempts`` describe the latest attempt.
     """
 
     endpoint: Endpoint
@@ -62,6 +63,7 @@ class RequestContext:
     connection: Connection | None = None
     model: str | None = None
     attempts: int = 0
+    combo: str | None = None
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""

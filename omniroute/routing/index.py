@@ -76,13 +76,22 @@ class RoutingIndex:
         )
 
 
-def build_index(
-    registry: Registry,
-    connections: list[Connection],
-    nodes: list[ProviderNode],
-    key_hashes: dict[str, str],
-) -> RoutingIndex:
+@dataclass(frozen=True)
+class StoredConfig:
+    """Everything the routing index is built from, read from the database in one go.
+
+    Each configuration area adds its own field here (with a default, so an index can be built
+    from a partial config in tests) and its loader in :func:`omniroute.reload.read_config`.
+    """
+
+    connections: list[Connection] = field(default_factory=list)
+    nodes: list[ProviderNode] = field(default_factory=list)
+    key_hashes: dict[str, str] = field(default_factory=dict)
+
+
+def build_index(registry: Registry, config: StoredConfig) -> RoutingIndex:
     """Assemble a snapshot from the registry and the stored configuration."""
+    connections, nodes, key_hashes = config.connections, config.nodes, config.key_hashes
     providers = dict(registry.providers)
     prefixes = dict(registry.prefixes)
     for node in nodes:

@@ -84,4 +84,22 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["usage"].create_index(["ts"])  # type: ignore[union-attr]
 
 
-MIGRATIONS: list[Migration] = [m001_initial]
+def m002_combos(db: sqlite_utils.Database) -> None:
+    """Combos: named fallback chains of targets (``models`` and ``config`` are JSON)."""
+    db["combos"].create(  # type: ignore[union-attr]
+        {
+            "id": str,
+            "name": str,
+            "strategy": str,
+            "models": str,
+            "config": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"name", "strategy", "models"},
+    )
+    db.execute("CREATE UNIQUE INDEX idx_combos_name ON combos (name COLLATE NOCASE)")
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_combos]
