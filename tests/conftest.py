@@ -136,14 +136,16 @@ async def upstream(fake: FakeOpenAIUpstream, aiohttp_server: Any) -> str:
 
 # -- the translation matrix report ----------------------------------------------------------------
 # TRANSLATION_MATRIX_REPORT=docs/translation-matrix.md, set for a run of
-# tests/test_translation_matrix.py, writes the page from that run (see tests/matrix_report.py).
+# tests/test_translation_matrix.py and tests/test_translation_fidelity.py, writes the page
+# from that run (see tests/matrix_report.py).
 
 _MATRIX_OUTCOMES: dict[str, str] = {}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Remember the outcome of every matrix cell."""
-    if "test_translation_matrix.py::" in report.nodeid and report.when == "call":
+    matrix = ("test_translation_matrix.py::", "test_translation_fidelity.py::")
+    if any(name in report.nodeid for name in matrix) and report.when == "call":
         _MATRIX_OUTCOMES[report.nodeid.split("::", 1)[1]] = report.outcome
 
 

@@ -9,9 +9,6 @@ every pair in both modes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import anthropic
 import openai
@@ -21,39 +18,15 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as gtypes
 
-from omniroute.testing import (
-    FakeAnthropicUpstream,
-    FakeGeminiUpstream,
-    FakeOpenAIUpstream,
-    FakeResponsesUpstream,
-    Reply,
-)
+from omniroute.testing import Reply
 from tests.conftest import UPSTREAM_KEY
+from tests.fidelity.cells import CELLS, TARGETS, cell_id
 
-SOURCES = ("openai", "anthropic", "responses", "gemini")
 PROMPT = "hello matrix"
 SCHEMA = {
     "type": "object",
     "properties": {"city": {"type": "string"}},
     "required": ["city"],
-}
-
-
-@dataclass(frozen=True)
-class Target:
-    """An upstream format: its fake, the provider that speaks it, and a model."""
-
-    fake: Callable[..., Any]
-    provider: str
-    path: str
-    model: str
-
-
-TARGETS = {
-    "openai": Target(FakeOpenAIUpstream, "openai", "/v1", "gpt-5"),
-    "anthropic": Target(FakeAnthropicUpstream, "anthropic", "", "claude-sonnet-4-5"),
-    "responses": Target(FakeResponsesUpstream, "openai-responses", "/v1", "gpt-5"),
-    "gemini": Target(FakeGeminiUpstream, "gemini", "", "gemini-2.5-flash"),
 }
 
 
@@ -194,13 +167,6 @@ CLIENTS = {
     "responses": (responses_text, responses_tool),
     "gemini": (gemini_text, gemini_tool),
 }
-
-CELLS = [(s, t, stream) for s in SOURCES for t in SOURCES for stream in (False, True)]
-
-
-def cell_id(cell: tuple[str, str, bool]) -> str:
-    source, target, stream = cell
-    return f"{source}->{target}-{'stream' if stream else 'json'}"
 
 
 @pytest.fixture

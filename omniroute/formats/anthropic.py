@@ -197,7 +197,9 @@ class AnthropicFormat(Format):
             response.extras["anthropic"] = rest
         return response
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
+    def render_response(
+        self, response: ir.Response, client_request: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         content = []
         for part in response.parts:
             block = _render_response_part(part)

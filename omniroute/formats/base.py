@@ -94,8 +94,12 @@ class Format:
         """A complete response body in this format → IR."""
         raise NotImplementedError(f"format {self.id!r} has no response codec")
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
-        """IR → a complete response body in this format."""
+    def render_response(
+        self, response: ir.Response, client_request: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """IR → a complete response body in this format. ``client_request`` is the client's
+        own request body, for choices it makes about the answer (as for :meth:`stream_encoder`).
+        """
         raise NotImplementedError(f"format {self.id!r} has no response codec")
 
     def stream_decoder(self) -> StreamDecoder:

@@ -64,6 +64,7 @@ import orjson
 from omniroute.errors import BadRequest, GatewayError
 from omniroute.formats import ir
 from omniroute.formats.base import Format
+from omniroute.formats.gemini_signatures import from_gemini, to_gemini
 from omniroute.formats.gemini_stream import (
     FINISH_TO_GEMINI,
     FRAME_END,
@@ -210,12 +211,17 @@ class GeminiFormat(Format):
         response.extras.update({key: value for key, value in extras.items() if value})
         return response
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
-        """IR → a ``GenerateContentResponse``; fields kept at parse time are restored."""
+    def render_response(
+        self, response: ir.Response, client_request: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """IR → a ``GenerateContentResponse``; fields kept at parse time are restored. Thought
+        parts are left out unless the client asked for them, as in :meth:`stream_encoder`."""
+        thoughts = _wants_thoughts(client_request)
         parts = [
             rendered
             for part in response.parts
-            if (rendered := _render_response_part(part)) is not None
+            if (thoughts or not isinstance(part, ir.ThinkingPart))
+            and (rendered := _render_response_part(part)) is not None
         ]
         extras = response.extras
         candidate: dict[str, Any] = {
@@ -245,11 +251,7 @@ class GeminiFormat(Format):
     ) -> GeminiStreamEncoder:
         """Thought parts go out only when the client asked for them (``includeThoughts``), as
         Gemini does; without a client request (tests, the translator) they always go out."""
-        include = True
-        if client_request is not None:
-            config = value_of(value_of(client_request, "generationConfig"), "thinkingConfig")
-            include = value_of(config, "includeThoughts") is True
-        return GeminiStreamEncoder(model, include_thoughts=include)
+        return GeminiStreamEncoder(model, include_thoughts=_wants_thoughts(client_request))
 
 
 @hookimpl
@@ -259,6 +261,14 @@ def register_formats(register: Callable[[Format], None]) -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _wants_thoughts(client_request: dict[str, Any] | None) -> bool:
+    """Whether the client asked for thought parts (always, without a client request)."""
+    if client_request is None:
+        return True
+    config = value_of(value_of(client_request, "generationConfig"), "thinkingConfig")
+    return value_of(config, "includeThoughts") is True
 
 
 def _residue(obj: dict[str, Any], consumed: Iterable[str]) -> dict[str, Any]:
@@ -413,7 +423,7 @@ def _parse_contents(contents: list[Any]) -> list[ir.Message]:
 
 def _parse_part(part: dict[str, Any], ids: _CallIds) -> ir.Part | None:
     signature = value_of(part, "thoughtSignature")
-    signature = signature if isinstance(signature, str) and signature else None
+    signature = from_gemini(signature) if isinstance(signature, str) and signature else None
     call = value_of(part, "functionCall")
     if isinstance(call, dict):
         name = str(call.get("name") or "")
@@ -692,7 +702,7 @@ def _render_part(part: ir.Part) -> dict[str, Any] | None:
             return None
         text: dict[str, Any] = {"text": part.text}
         if isinstance(signature, str):
-            text["thoughtSignature"] = signature
+            text["thoughtSignature"] = to_gemini(signature)
         return text
     if isinstance(part, ir.ImagePart):
         return _render_image(part)
@@ -700,12 +710,17 @@ def _render_part(part: ir.Part) -> dict[str, Any] | None:
 
 
 def _render_call(part: ir.ToolCallPart, *, with_id: bool) -> dict[str, Any]:
+    """A ``functionCall`` part: for an upstream's history (``with_id=False``) a signature
+    another provider issued is left off (:func:`_sign_calls` supplies the documented skip
+    signature, as Gemini rejects foreign ones); for a client it is carried, wrapped."""
     call: dict[str, Any] = {"name": part.name, "args": call_args(part.arguments, part.name)}
     if with_id and part.id and not part.extras.get("gemini_generated_id"):
         call["id"] = part.id
     rendered: dict[str, Any] = {"functionCall": call}
     if part.signature:
-        rendered["thoughtSignature"] = part.signature
+        signature = to_gemini(part.signature)
+        if with_id or signature == part.signature:
+            rendered["thoughtSignature"] = signature
     return rendered
 
 
@@ -848,7 +863,7 @@ def _render_response_part(part: ir.Part) -> dict[str, Any] | None:
             return None
         thought: dict[str, Any] = {"text": part.text, "thought": True}
         if part.signature:
-            thought["thoughtSignature"] = part.signature
+            thought["thoughtSignature"] = to_gemini(part.signature)
         return thought
     if isinstance(part, ir.TextPart | ir.ImagePart):
         return _render_part(part)

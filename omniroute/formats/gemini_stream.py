@@ -37,6 +37,7 @@ import orjson
 
 from omniroute.errors import ErrorKind, GatewayError
 from omniroute.formats import ir
+from omniroute.formats.gemini_signatures import from_gemini, to_gemini
 from omniroute.gateway.sse import SSEScanner, split_events
 
 logger = logging.getLogger(__name__)
@@ -475,6 +476,8 @@ class GeminiStreamDecoder:
 
     def _part(self, part: dict[str, Any], events: list[ir.Event]) -> None:
         signature = value_of(part, "thoughtSignature")
+        if isinstance(signature, str):
+            signature = from_gemini(signature)
         call = value_of(part, "functionCall")
         if isinstance(call, dict):
             self._function_call(call, signature if isinstance(signature, str) else None, events)
@@ -591,7 +594,7 @@ class _Call:
             call["id"] = self.id
         part: dict[str, Any] = {"functionCall": call}
         if self.signature:
-            part["thoughtSignature"] = self.signature
+            part["thoughtSignature"] = to_gemini(self.signature)
         return part
 
 
@@ -689,7 +692,7 @@ class GeminiStreamEncoder:
         if call is not None:
             call.signature += event.signature
         elif self._kinds.get(event.index, "thinking") == "thinking" and self._thoughts:
-            part = {"text": "", "thought": True, "thoughtSignature": event.signature}
+            part = {"text": "", "thought": True, "thoughtSignature": to_gemini(event.signature)}
             out.append(self._chunk([part]))
 
     def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None) -> bytes:

@@ -195,7 +195,9 @@ class OpenAIChatFormat(Format):
             response.extras["openai"] = extras
         return response
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
+    def render_response(
+        self, response: ir.Response, client_request: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """IR → a ``chat.completion`` body shaped like OpenAI's own (``content`` is null when
         there is no text; thinking becomes ``reasoning_content``)."""
         text = "".join(p.text for p in response.parts if isinstance(p, ir.TextPart))

@@ -250,7 +250,9 @@ class ResponsesFormat(Format):
             response.extras["responses"] = rest
         return response
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
+    def render_response(
+        self, response: ir.Response, client_request: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """IR → a ``response`` object shaped like the API's own (request fields it echoes come
         from ``extras`` or take the API's defaults)."""
         status, details = status_for(response.stop_reason)

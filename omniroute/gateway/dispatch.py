@@ -57,7 +57,7 @@ async def forward_json(gw: Gateway, ctx: RequestContext) -> web.Response:
     answer.model = ctx.client_model or answer.model
     record(gw, ctx, status, **usage_columns(answer.usage))
     return web.Response(
-        body=orjson.dumps(ctx.source.render_response(answer)),
+        body=orjson.dumps(ctx.source.render_response(answer, ctx.body)),
         status=status,
         content_type="application/json",
     )
