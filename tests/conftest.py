@@ -135,9 +135,9 @@ async def upstream(fake: FakeOpenAIUpstream, aiohttp_server: Any) -> str:
 
 
 # -- the translation matrix report ----------------------------------------------------------------
-# TRANSLATION_MATRIX_REPORT=docs/translation-matrix.md, set for a run of
-# tests/test_translation_matrix.py and tests/test_translation_fidelity.py, writes the page
-# from that run (see tests/matrix_report.py).
+# TRANSLATION_MATRIX_REPORT=docs/translation.md, set for a run of tests/test_translation_matrix.py
+# and tests/test_translation_fidelity.py, writes the matrix from that run into the page, between
+# its markers (see tests/matrix_report.py).
 
 _MATRIX_OUTCOMES: dict[str, str] = {}
 
@@ -153,6 +153,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """Write the matrix page when asked to and every cell ran."""
     target = os.environ.get("TRANSLATION_MATRIX_REPORT")
     if target and _MATRIX_OUTCOMES:
-        from tests.matrix_report import render
+        from tests.matrix_report import render, splice
 
-        Path(target).write_text(render(_MATRIX_OUTCOMES))
+        page = Path(target)
+        page.write_text(splice(page.read_text(), render(_MATRIX_OUTCOMES)))
