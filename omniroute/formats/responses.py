@@ -48,11 +48,11 @@ from omniroute.errors import BadRequest, GatewayError
 from omniroute.formats import ir
 from omniroute.formats.base import Format
 from omniroute.formats.openai import OpenAIChatFormat
-from omniroute.formats.responses_stream import (
+from omniroute.formats.responses_stream import ResponsesStreamDecoder
+from omniroute.formats.responses_stream_encoder import ResponsesStreamEncoder
+from omniroute.formats.responses_wire import (
     ANSWER_FIELDS,
     STOPPED_WITH_ERROR,
-    ResponsesStreamDecoder,
-    ResponsesStreamEncoder,
     error_code,
     error_events,
     new_id,

@@ -25,7 +25,7 @@ from omniroute.errors import BadRequest, ErrorKind, GatewayError
 from omniroute.formats import ir
 from omniroute.formats.base import Format
 from omniroute.formats.responses import ResponsesFormat, register_formats
-from omniroute.formats.responses_stream import usage_from_wire, usage_to_wire
+from omniroute.formats.responses_wire import usage_from_wire, usage_to_wire
 from omniroute.gateway.sse import SSEScanner
 from omniroute.testing.fake_responses_validation import validate_responses_request
 
