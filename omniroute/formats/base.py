@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from omniroute.errors import GatewayError
+from omniroute.errors import BadRequest, GatewayError
 from omniroute.formats import ir
 
 
@@ -89,6 +89,14 @@ class Format:
     def render_request(self, request: ir.Request) -> dict[str, Any]:
         """IR → a request body in this format."""
         raise NotImplementedError(f"format {self.id!r} has no request codec")
+
+    def untranslatable(self, body: dict[str, Any]) -> BadRequest | None:
+        """Why ``body`` cannot go to an upstream of another format, or ``None`` when it can.
+
+        For requests that lean on state only this format's upstreams hold (a Responses
+        ``previous_response_id``): translating them would silently drop the turns it stands for.
+        """
+        return None
 
     def parse_response(self, body: dict[str, Any]) -> ir.Response:
         """A complete response body in this format → IR."""

@@ -32,7 +32,8 @@ Translation choices, beyond the one-to-one mappings:
   JSON schema format without a schema asks for a JSON object; stop sequences and ``top_k``
   have no equivalent and are dropped.
 * ``previous_response_id`` and ``conversation`` refer to state kept at OpenAI that no other
-  format can see: they are kept for a Responses upstream, with a warning when parsed.
+  format can see: a request carrying one is refused for an upstream of another format
+  (:meth:`ResponsesFormat.untranslatable`) rather than sent without the turns it stands for.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ from omniroute.hookspecs import hookimpl
 
 logger = logging.getLogger(__name__)
 
+#: Fields naming state stored at OpenAI (see :meth:`ResponsesFormat.untranslatable`).
+STORED_STATE_FIELDS = ("previous_response_id", "conversation")
 #: The API rejects a smaller ``max_output_tokens``.
 MIN_OUTPUT_TOKENS = 16
 #: How OpenAI's reasoning ``encrypted_content`` begins (a Fernet token: version byte 0x80 and a
@@ -133,6 +136,19 @@ class ResponsesFormat(Format):
 
     # -- requests
 
+    def untranslatable(self, body: dict[str, Any]) -> BadRequest | None:
+        """A request continuing a conversation stored at OpenAI cannot be translated."""
+        for key in STORED_STATE_FIELDS:
+            if body.get(key) is not None:
+                return BadRequest(
+                    f"'{key}' refers to a conversation stored at OpenAI, which only an OpenAI "
+                    "Responses upstream can see; send the whole conversation in 'input' "
+                    "instead (with 'store': false)",
+                    param=key,
+                    code="stored_state_unavailable",
+                )
+        return None
+
     def parse_request(self, body: dict[str, Any]) -> ir.Request:
         """A Responses request → IR (see the module docstring for the mapping)."""
         request = ir.Request(model=str(body.get("model") or ""), stream=body.get("stream") is True)
@@ -163,13 +179,6 @@ class ResponsesFormat(Format):
         _parse_text(body.get("text"), request, extras)
         if isinstance(body.get("user"), str):
             request.user = body["user"]
-        for key in ("previous_response_id", "conversation"):
-            if body.get(key) is not None:
-                logger.warning(
-                    "responses: %s refers to state stored at OpenAI; other formats cannot see "
-                    "it, so the turns it stands for are missing from a translated request",
-                    key,
-                )
         if extras:
             request.extras["responses"] = extras
         return request

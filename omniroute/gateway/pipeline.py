@@ -216,6 +216,13 @@ class Gateway:
                 code="translation_unavailable",
             )
         if ctx.ir is None:
+            refused = ctx.source.untranslatable(ctx.body)
+            if refused is not None:
+                refused.message += (
+                    f" (the model routes to provider '{ctx.resolved.provider.id}', which speaks "
+                    f"the '{target.id}' format)"
+                )
+                raise refused
             ctx.ir = ctx.source.parse_request(ctx.body)
         ctx.ir.model = model
         ctx.ir.stream = ctx.stream

@@ -1369,11 +1369,17 @@ def test_the_response_says_it_is_not_stored_even_when_the_client_asked():
     assert created["response"]["store"] is False
 
 
-def test_previous_response_id_is_kept_but_warned_about(caplog):
-    with caplog.at_level(logging.WARNING):
-        request = FMT.parse_request(body_with(previous_response_id="resp_1"))
+def test_previous_response_id_survives_a_round_trip_through_the_ir():
+    request = FMT.parse_request(body_with(previous_response_id="resp_1"))
     assert request.extras["responses"]["previous_response_id"] == "resp_1"
-    assert "previous_response_id" in caplog.text
+    assert FMT.render_request(request)["previous_response_id"] == "resp_1"
+
+
+@pytest.mark.parametrize("field", ["previous_response_id", "conversation"])
+def test_stored_state_makes_a_request_untranslatable(field):
+    refused = FMT.untranslatable(body_with(**{field: "resp_1"}))
+    assert refused is not None and refused.param == field and refused.status == 400
+    assert FMT.untranslatable(body_with()) is None
 
 
 def test_the_response_answers_as_the_requested_model_with_a_resp_id():
