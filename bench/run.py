@@ -9,7 +9,9 @@ targets. Every child process is ended on exit, Ctrl-C included.
 Modes: ``json`` and ``stream`` (OpenAI chat completions, JSON and SSE, on both servers) and
 ``anthropic-stream`` (an Anthropic Messages client streaming through the gateway's
 ``/v1/messages`` from the mock's OpenAI-format stream, which the gateway translates; the bare
-proxy cannot translate, so its side is the same upstream stream relayed as in ``stream`` mode).
+proxy cannot translate, so its side is the same upstream stream relayed as in ``stream`` mode)
+and ``combo`` (the gateway called with a three-target combo whose first target is healthy,
+against the same gateway called with that target directly: the cost of planning a combo).
 
 Usage: .venv/bin/python bench/run.py [--duration 10] [--warmup 2] [--json results.json]
 """
@@ -41,6 +43,10 @@ CHAT_PATH = "/v1/chat/completions"
 MESSAGES_PATH = "/v1/messages"
 ANTHROPIC_VERSION = "2023-06-01"
 MODEL = "openai/gpt-5"
+COMBO = "bench-combo"
+#: The combo's targets: the measured one first, then two that are connected (to the same mock)
+#: but never reached while the first answers.
+COMBO_TARGETS = (MODEL, "groq/llama-3.3-70b-versatile", "xai/grok-4")
 UPSTREAM_KEY = "sk-bench-upstream-key"
 LOAD_CORE, SERVER_CORE = 0, 1
 READY_TIMEOUT = 30.0
@@ -48,6 +54,7 @@ SETTLE_SECONDS = 0.5
 RESULT_TAG = "BENCH_RESULT "
 THROUGHPUT_MIN_RATIO = 0.5
 TRANSLATED_THROUGHPUT_MIN_RATIO = 0.35
+COMBO_THROUGHPUT_MIN_RATIO = 0.9
 LATENCY_MAX_RATIO = 2.0
 OTHER_LOAD_WARN = 0.10
 
@@ -118,19 +125,29 @@ MESSAGES_STREAM = Call(
     MESSAGES_PATH,
     {"model": MODEL, "max_tokens": 256, "stream": True, "messages": CHAT_MESSAGES},
 )
+COMBO_JSON = Call("json", CHAT_PATH, {"model": COMBO, "messages": CHAT_MESSAGES})
 
 MODES: dict[str, dict[str, Call]] = {
     "json": {"bare": CHAT_JSON, "gateway": CHAT_JSON},
     "stream": {"bare": CHAT_STREAM, "gateway": CHAT_STREAM},
     # The bare proxy cannot translate: its baseline is the same upstream stream relayed as is.
     "anthropic-stream": {"bare": CHAT_STREAM, "gateway": MESSAGES_STREAM},
+    # Both sides are the gateway: the combo against its first target called directly.
+    "combo": {"bare": CHAT_JSON, "gateway": COMBO_JSON},
 }
-"""Per mode, the request each server gets."""
+"""Per mode, the request each side gets (``bare``: the baseline side)."""
 
-THROUGHPUT_TARGETS = {"anthropic-stream": TRANSLATED_THROUGHPUT_MIN_RATIO}
+GATEWAY_BASELINE = frozenset({"combo"})
+"""Modes whose baseline side is the gateway itself (the cost of one feature, measured against
+the same gateway without it), not the bare proxy."""
+
+THROUGHPUT_TARGETS = {
+    "anthropic-stream": TRANSLATED_THROUGHPUT_MIN_RATIO,
+    "combo": COMBO_THROUGHPUT_MIN_RATIO,
+}
 """Gateway req/s at 16 connections over bare, per mode where not ``THROUGHPUT_MIN_RATIO``."""
 
-LATENCY_TARGETS: dict[str, float | None] = {"anthropic-stream": None}
+LATENCY_TARGETS: dict[str, float | None] = {"anthropic-stream": None, "combo": None}
 """Gateway p50 at 1 connection over bare, per mode where not ``LATENCY_MAX_RATIO``; None:
 reported only."""
 
@@ -310,6 +327,12 @@ def configure_gateway(children: Children, plan: Plan, data_dir: Path, mock_port:
     base_url = f"http://127.0.0.1:{mock_port}/v1"
     add = ["providers", "add", "openai", "--api-key", UPSTREAM_KEY, "--base-url", base_url]
     omniroute_cli(children, plan, [*add, "--name", "mock"], data_dir)
+    if "combo" in plan.modes:
+        for target in COMBO_TARGETS[1:]:
+            provider = target.partition("/")[0]
+            add = ["providers", "add", provider, "--api-key", UPSTREAM_KEY, "--base-url", base_url]
+            omniroute_cli(children, plan, add, data_dir)
+        omniroute_cli(children, plan, ["combos", "add", COMBO, *COMBO_TARGETS], data_dir)
     lines = omniroute_cli(children, plan, ["keys", "create", "bench"], data_dir).split()
     if not lines:
         raise BenchError("`omniroute keys create` printed no key")
@@ -389,8 +412,9 @@ def server_calls(plan: Plan, name: str) -> dict[str, Call]:
     by the first mode that uses each."""
     calls: dict[str, Call] = {}
     for mode in dict.fromkeys(["json", "stream", *plan.modes]):
-        call = MODES[mode][name]
-        calls.setdefault(call.kind, call)
+        for role, call in MODES[mode].items():
+            if role == name or (name == "gateway" and mode in GATEWAY_BASELINE):
+                calls.setdefault(f"{call.kind} {call.payload['model']}", call)
     return calls
 
 
@@ -517,8 +541,8 @@ def wrk_script(call: Call, key: str) -> str:
 
 
 def write_load_inputs(plan: Plan) -> None:
-    """Write the wrk Lua scripts and request bodies for each mode and server into the log
-    directory, as ``wrk-<mode>-<server>.lua`` and ``body-<mode>-<server>.json``."""
+    """Write the wrk Lua scripts and request bodies for each mode and side into the log
+    directory, as ``wrk-<mode>-<side>.lua`` and ``body-<mode>-<side>.json``."""
     for mode in plan.modes:
         for name, call in MODES[mode].items():
             (plan.logdir / f"body-{mode}-{name}.json").write_bytes(call.body)
@@ -526,11 +550,17 @@ def write_load_inputs(plan: Plan) -> None:
 
 
 def drive(
-    children: Children, plan: Plan, server: Server, mode: str, connections: int, seconds: float
+    children: Children,
+    plan: Plan,
+    server: Server,
+    mode: str,
+    connections: int,
+    seconds: float,
+    role: str,
 ) -> dict[str, float]:
-    """Load ``server`` for ``seconds`` and return the load generator's summary."""
-    call = MODES[mode][server.name]
-    stem = f"{mode}-{server.name}"
+    """Load ``server`` with ``role``'s request for ``seconds``; the load generator's summary."""
+    call = MODES[mode][role]
+    stem = f"{mode}-{role}"
     url = f"http://127.0.0.1:{server.port}{call.path}"
     if plan.loadgen == "wrk":
         argv = wrk_argv(url, connections, seconds, plan.logdir / f"wrk-{stem}.lua")
@@ -546,23 +576,30 @@ def drive(
 
 
 def measure(
-    children: Children, plan: Plan, server: Server, mode: str, connections: int
+    children: Children,
+    plan: Plan,
+    server: Server,
+    mode: str,
+    connections: int,
+    role: str | None = None,
 ) -> Measurement:
-    """Warm up, then load ``server`` and collect throughput, latency, RSS and CPU time."""
+    """Warm up, then load ``server`` with ``role``'s request (default: the one named like the
+    server) and collect throughput, latency, RSS and CPU time."""
+    role = role or server.name
     if server.proc.poll() is not None:
         raise BenchError(f"{server.name} exited:\n{log_tail(plan.logdir, server.name)}")
     if plan.warmup > 0:
-        drive(children, plan, server, mode, connections, plan.warmup)
+        drive(children, plan, server, mode, connections, plan.warmup, role)
     time.sleep(SETTLE_SECONDS)
     before = Usage.sample(server.proc.pid)
-    raw = drive(children, plan, server, mode, connections, plan.duration)
+    raw = drive(children, plan, server, mode, connections, plan.duration, role)
     after = Usage.sample(server.proc.pid)
     mem = proc_status(server.proc.pid)
     requests = int(raw["requests"])
     seconds = raw["duration_us"] / 1e6
     errors = int(raw["connect"] + raw["read"] + raw["write"] + raw["timeout"])
     return Measurement(
-        server=server.name,
+        server=server.name if role == server.name else f"{server.name}:direct",
         mode=mode,
         connections=connections,
         requests=requests,
@@ -589,20 +626,23 @@ def cells(plan: Plan) -> Iterator[tuple[str, int]]:
 def run_all(
     children: Children, plan: Plan, bare: Server, gateway: Server
 ) -> tuple[list[tuple[Measurement, Measurement]], list[Measurement]]:
-    """Measure bare and gateway ``plan.rounds`` times per cell, alternating which goes first.
+    """Measure the baseline and the gateway ``plan.rounds`` times per cell, alternating which
+    goes first. The baseline is the bare proxy, or for a mode in ``GATEWAY_BASELINE`` the
+    gateway answering the baseline request.
 
-    Returns the per-cell medians, paired (bare, gateway), and every single measurement.
+    Returns the per-cell medians, paired (baseline, gateway), and every single measurement.
     """
     pairs = []
     everything: list[Measurement] = []
     for index, (mode, connections) in enumerate(cells(plan)):
         got: dict[str, list[Measurement]] = {"bare": [], "gateway": []}
+        base = gateway if mode in GATEWAY_BASELINE else bare
+        sides = [("bare", base), ("gateway", gateway)]
         for round_ in range(plan.rounds):
-            order = (bare, gateway) if (index + round_) % 2 == 0 else (gateway, bare)
-            for server in order:
-                m = measure(children, plan, server, mode, connections)
+            for role, server in sides if (index + round_) % 2 == 0 else sides[::-1]:
+                m = measure(children, plan, server, mode, connections, role)
                 report_progress(m)
-                got[server.name].append(m)
+                got[role].append(m)
                 everything.append(m)
         pairs.append((median_of(got["bare"]), median_of(got["gateway"])))
     return pairs, everything
@@ -633,7 +673,7 @@ def median_of(runs: list[Measurement]) -> Measurement:
 def report_progress(m: Measurement) -> None:
     """One line per finished measurement, so a long run shows it is alive."""
     print(
-        f"  {m.server:<8} {m.mode:<16} c={m.connections:<3} {m.rps:9.0f} req/s"
+        f"  {m.server:<14} {m.mode:<16} c={m.connections:<3} {m.rps:9.0f} req/s"
         f"  p50 {m.p50_ms:7.3f} ms  p99 {m.p99_ms:7.3f} ms  RSS {m.rss_mb:5.1f} MB"
         f"  errors {m.errors + m.non_2xx}  other load on server core {share(m.other_load)}",
         flush=True,

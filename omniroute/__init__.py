@@ -16,6 +16,7 @@ from omniroute.extensions import (
 )
 from omniroute.formats.base import Format
 from omniroute.hookspecs import hookimpl
+from omniroute.pricing.prices import ModelPrice
 from omniroute.providers import (
     CheckResult,
     Connection,
@@ -41,6 +42,7 @@ __all__ = [
     "GatewayError",
     "Middleware",
     "ModelInfo",
+    "ModelPrice",
     "Provider",
     "ProviderNode",
     "Route",

@@ -29,6 +29,10 @@ class ErrorKind(StrEnum):
     """Nothing is configured that could serve the request."""
     TOO_LARGE = "too_large"
     """The request body exceeds the gateway's limit."""
+    BUDGET_EXCEEDED = "budget_exceeded"
+    """The client key has spent its budget for the current period."""
+    CONTEXT_LENGTH = "context_length"
+    """The request is too long for the target model's context; a bigger model may take it."""
 
 
 #: Kinds after which the next account or target is tried.
@@ -43,6 +47,12 @@ FAILOVER_KINDS = frozenset(
     }
 )
 
+#: Kinds that rule out one target (model) but not the next: every account of the target would
+#: fail the same way, another model may not. A single-target request reports them as they are.
+NEXT_TARGET_KINDS = frozenset(
+    {ErrorKind.CONTEXT_LENGTH, ErrorKind.NOT_FOUND, ErrorKind.UNAVAILABLE}
+)
+
 _DEFAULT_STATUS = {
     ErrorKind.BAD_REQUEST: 400,
     ErrorKind.AUTH: 401,
@@ -54,6 +64,8 @@ _DEFAULT_STATUS = {
     ErrorKind.UNREACHABLE: 502,
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.TOO_LARGE: 413,
+    ErrorKind.BUDGET_EXCEEDED: 429,
+    ErrorKind.CONTEXT_LENGTH: 400,
 }
 
 
@@ -88,6 +100,12 @@ class GatewayError(Exception):
     def failover(self) -> bool:
         """Whether another account or target may succeed where this one failed."""
         return self.kind in FAILOVER_KINDS
+
+    @property
+    def next_target(self) -> bool:
+        """Whether the next target of a plan may succeed where this one cannot (every account
+        of this one would fail alike: no need to try them)."""
+        return self.kind in FAILOVER_KINDS or self.kind in NEXT_TARGET_KINDS
 
     def __repr__(self) -> str:
         return f"GatewayError({self.kind.value}, {self.status}, {self.message!r})"

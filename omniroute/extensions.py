@@ -3,6 +3,7 @@ routes and dashboard panels, plus the types a middleware sees around one upstrea
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,26 +51,56 @@ class AuthFlow:
 
 @dataclass(slots=True)
 class AccountState:
-    """What routing knows about one connection right now (hot state, in memory)."""
+    """What routing knows about one connection right now (hot state, in memory).
+
+    Times are ``time.monotonic()`` seconds. ``failures`` counts failures in a row (a success
+    clears it); ``recent_errors`` is a decaying error rate between 0 and 1 and ``latency_ms`` a
+    moving average of answer latency (0 until measured), both for health-aware strategies.
+    ``cooldown_reason`` says why the account rests (``rate_limited``, ``quota_exhausted``, ...).
+    """
 
     cooldown_until: float = 0.0
     last_used: float = 0.0
     uses: int = 0
     failures: int = 0
     last_error: str | None = None
+    cooldown_reason: str | None = None
+    recent_errors: float = 0.0
+    latency_ms: float = 0.0
+    in_flight: int = 0
 
     def cooling(self, now: float) -> bool:
         """Whether the connection is resting after a failure."""
         return self.cooldown_until > now
 
 
+@dataclass(slots=True)
+class Rotation:
+    """Where a rotating strategy stands for one provider: the account it is on and how many
+    calls in a row that account has had (hot state, shared by the provider's requests)."""
+
+    current: str | None = None
+    streak: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class StrategyContext:
-    """Inputs a strategy may use to order candidates."""
+    """Inputs a strategy may use to order candidates.
+
+    ``rng`` is the source of randomness (seeded in tests); ``rotation`` is the provider's
+    rotation record and ``sticky_limit`` how many calls in a row a rotating strategy gives one
+    account. A combo strategy gets ``provider=""``, the ``combo``'s name and its ``turn``: how
+    many requests that combo ordered before this one (what round-robin rotates by).
+    """
 
     provider: str
     states: Mapping[str, AccountState]
     now: float = field(default_factory=time.monotonic)
+    rng: random.Random = field(default_factory=random.Random)
+    rotation: Rotation = field(default_factory=Rotation)
+    sticky_limit: int = 3
+    combo: str | None = None
+    turn: int = 0
 
     def state(self, connection_id: str) -> AccountState:
         """The state of one connection (a fresh one if it was never used)."""
@@ -79,7 +110,9 @@ class StrategyContext:
 @dataclass(frozen=True, slots=True)
 class Strategy:
     """An ordering policy. ``kind="account"`` orders a provider's connections; ``kind="combo"``
-    orders a combo's targets. ``order`` is synchronous and must not do I/O: it runs per request.
+    orders a combo's targets, each with ``name``, ``weight``, ``connection_ids`` (to read their
+    states from the context) and ``price`` (USD per 1M tokens, input + output, or ``None``).
+    ``order`` is synchronous and must not do I/O: it runs per request.
     """
 
     id: str
@@ -130,6 +163,7 @@ class UpstreamResponse:
         self.headers = headers
         self._body = body
         self._live = live
+        self._on_close: list[Callable[[], None]] = []
 
     async def read(self) -> bytes:
         """The whole body."""
@@ -146,10 +180,18 @@ class UpstreamResponse:
         async for chunk in self._live.content.iter_any():
             yield chunk
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once when the response is closed (a stream's end, for the
+        gateway's per-connection concurrency slots)."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
         """Release the upstream connection; closing mid-body drops it instead of reusing it."""
         if self._live is not None:
             self._live.close()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback()
 
 
 CallNext = Callable[[Attempt], Awaitable[UpstreamResponse]]

@@ -26,6 +26,7 @@ DEFAULT_PLUGINS = (
     "omniroute.formats.responses",
     "omniroute.formats.gemini",
     "omniroute.routing.strategies",
+    "omniroute.routing.combo_strategies",
     "omniroute.accounts.flows",
 )
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,12 +18,14 @@ import orjson
 
 from omniroute.accounts.vault import Secret
 from omniroute.errors import ErrorKind, UpstreamError
+from omniroute.pricing.prices import Billing, ModelPrice
+from omniroute.routing import hints
 
 if TYPE_CHECKING:
     import aiohttp
 
-ModelType = Literal["chat", "embedding", "image"]
-MODEL_TYPES: tuple[ModelType, ...] = ("chat", "embedding", "image")
+ModelType = Literal["chat", "embedding", "image", "audio"]
+MODEL_TYPES: tuple[ModelType, ...] = ("chat", "embedding", "image", "audio")
 
 
 class Endpoint(StrEnum):
@@ -48,11 +49,13 @@ OPENAI_PATHS: Mapping[Endpoint, str] = {
 
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """One model of a provider's catalogue."""
+    """One model of a provider's catalogue. ``price`` is the provider's public list price,
+    the seed of the pricing table (``None`` when unknown; users can set one)."""
 
     id: str
     type: ModelType = "chat"
     context_length: int | None = None
+    price: ModelPrice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,9 @@ class Provider:
     accepted prefixes. ``format`` names the registered wire format the upstream speaks.
     ``auth_flow`` names the registered auth flow that creates its connections. A ``template``
     provider is not offered by itself: users instantiate it as provider nodes with their own
-    prefix and base URL (see :meth:`for_node`).
+    prefix and base URL (see :meth:`for_node`). ``billing`` says how the provider charges:
+    ``metered`` (per token, priced from the pricing table), ``subscription`` or ``free``
+    (tokens are recorded at $0).
     """
 
     def __init__(
@@ -116,6 +121,7 @@ class Provider:
         template: bool = False,
         stream_usage: bool = True,
         docs_url: str | None = None,
+        billing: Billing = "metered",
     ) -> None:
         self.id = id
         self.name = name
@@ -128,6 +134,7 @@ class Provider:
         self.template = template
         self.stream_usage = stream_usage
         self.docs_url = docs_url
+        self.billing = billing
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r}, prefix={self.prefix!r})"
@@ -185,15 +192,21 @@ class Provider:
         message, err_type, code = _read_error_object(body)
         message = message or f"upstream answered HTTP {status}"
         kind = _kind_for_status(status)
-        if kind is ErrorKind.RATE_LIMITED and _is_quota_exhausted(message, err_type, code):
-            kind = ErrorKind.QUOTA_EXHAUSTED
+        if status in (400, 413) and is_context_overflow(message, code):
+            kind = ErrorKind.CONTEXT_LENGTH
+        retry_after = hints.header_hint(headers, resets=kind is ErrorKind.RATE_LIMITED)
+        if kind in (ErrorKind.RATE_LIMITED, ErrorKind.UPSTREAM):
+            # Bodies carry hints too (Gemini's RetryInfo, "try again in 20s"); only read for
+            # answers that may be retried, so a 400's wording never becomes a Retry-After.
+            data = hints.load_body(body)
+            if retry_after is None:
+                retry_after = hints.body_hint(data, message)
+            if kind is ErrorKind.RATE_LIMITED and hints.is_quota_exhausted(
+                message, err_type, code, body=data, retry_after=retry_after
+            ):
+                kind = ErrorKind.QUOTA_EXHAUSTED
         return UpstreamError(
-            kind,
-            message,
-            status=status,
-            code=code,
-            type=err_type,
-            retry_after=retry_after_seconds(headers),
+            kind, message, status=status, code=code, type=err_type, retry_after=retry_after
         )
 
     # -- checking a connection --------------------------------------------------------------
@@ -268,31 +281,27 @@ def _kind_for_status(status: int) -> ErrorKind:
     return ErrorKind.BAD_REQUEST
 
 
-_QUOTA_MARKERS = ("insufficient_quota", "quota", "billing", "credit", "balance")
-
-
-def _is_quota_exhausted(message: str, err_type: str | None, code: str | None) -> bool:
-    haystack = " ".join(filter(None, (message, err_type, code))).lower()
-    return any(marker in haystack for marker in _QUOTA_MARKERS)
-
-
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    """Seconds to wait from the rate-limit headers of an answer (``retry-after-ms``,
+    ``Retry-After`` as seconds or an HTTP date, ``x-ratelimit-reset-*``,
+    ``anthropic-ratelimit-*-reset``), or ``None`` when there is no hint."""
+    return hints.header_hint(headers)
+
+
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+    "input is too long",
+    "exceeds the context",
+)
+
+
+def is_context_overflow(message: str, code: str | None) -> bool:
+    """Whether a 400 says the prompt is longer than the model's context (OpenAI's
+    ``context_length_exceeded``, Anthropic's "prompt is too long", Gemini's "exceeds the
+    context"...): a model with a bigger context may still serve the request."""
+    haystack = f"{code or ''} {message}".lower()
+    return any(marker in haystack for marker in _CONTEXT_MARKERS)

@@ -15,11 +15,19 @@ from typing import Any
 import sqlite_utils
 from aiohttp import web
 
-from omniroute.accounts import client_keys, connections, nodes
+from omniroute.accounts import client_keys, connections, nodes, provider_models
 from omniroute.accounts.vault import Vault
 from omniroute.appkeys import GATEWAY, REGISTRY, SECRETS, SETTINGS, STORE
+from omniroute.gateway import proxy_config
+from omniroute.ledger import budgets
 from omniroute.plugins import Registry
+from omniroute.pricing.table import load_overrides
+from omniroute.routing import combos
+from omniroute.routing.aliases import load_aliases
+from omniroute.routing.config import load_resilience, load_routing
+from omniroute.routing.fallback import load_chains
 from omniroute.routing.index import RoutingIndex, StoredConfig, build_index
+from omniroute.settings_model import load_sections
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +37,17 @@ def read_config(db: sqlite_utils.Database, vault: Vault) -> StoredConfig:
     return StoredConfig(
         connections=connections.load(db, vault),
         nodes=nodes.load(db),
-        key_hashes=client_keys.active_hashes(db),
+        key_hashes=client_keys.load(db),
+        price_overrides=load_overrides(db),
+        budgets=budgets.load(db),
+        sections=load_sections(db),
+        custom_models=provider_models.load(db),
+        proxies=proxy_config.load_table(db, vault),
+        combos=combos.load(db),
+        aliases=load_aliases(db),
+        chains=load_chains(db),
+        routing=load_routing(db),
+        resilience=load_resilience(db),
     )
 
 
@@ -43,7 +61,8 @@ async def reload_index(app: Mapping[Any, Any]) -> None:
     config = await app[STORE].call(read_config, app[SECRETS].vault)
     gateway = app[GATEWAY]
     gateway.index = build_index(app[REGISTRY], config)
-    gateway.health.forget(set(gateway.index.all_connections))
+    gateway.resilience.forget(set(gateway.index.all_connections))
+    gateway.key_limiter.forget({key.id for key in gateway.index.key_hashes.values()})
 
 
 def _data_version(db: sqlite_utils.Database) -> int:

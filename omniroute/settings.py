@@ -47,12 +47,35 @@ class Settings(BaseSettings):
     access_log: bool = Field(False, validation_alias="ACCESS_LOG")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
+    # Request logs (off by default): redacted upstream request/response bodies in DATA_DIR/logs.
+    enable_request_logs: bool = Field(False, validation_alias="ENABLE_REQUEST_LOGS")
+    request_log_retention_days: float = Field(
+        7.0, gt=0, validation_alias="REQUEST_LOG_RETENTION_DAYS"
+    )
+    request_log_max_mb: float = Field(500.0, gt=0, validation_alias="REQUEST_LOG_MAX_MB")
+    request_log_max_body_bytes: int = Field(
+        65536, gt=0, validation_alias="REQUEST_LOG_MAX_BODY_BYTES"
+    )
+    backup_import_max_bytes: int = Field(
+        100 * 1024 * 1024, gt=0, validation_alias="BACKUP_IMPORT_MAX_BYTES"
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
     @property
+    def logs_dir(self) -> Path:
+        """Where request logs are written."""
+        return self.data_dir / "logs"
+
+    @property
     def database_path(self) -> Path:
         """Where the SQLite database lives."""
         return self.data_dir / "storage.sqlite"
+
+    @property
+    def backups_dir(self) -> Path:
+        """Where database backups (automatic, manual, before an import) are kept."""
+        return self.data_dir / "backups"

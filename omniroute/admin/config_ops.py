@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 from pydantic import BaseModel, ValidationError
 
-from omniroute.accounts import client_keys, connections, nodes
+from omniroute.accounts import connections, nodes
 from omniroute.accounts.vault import Vault
 from omniroute.errors import BadRequest
 from omniroute.plugins import Registry
@@ -130,20 +130,3 @@ def update_node(
     _check_node(db, registry, fields, node_id)
     row = nodes.update(db, node_id, fields)
     return nodes.to_api(row) if row else None
-
-
-class KeyCreate(BaseModel):
-    """A new client key."""
-
-    model_config = {"extra": "forbid", "str_strip_whitespace": True}
-
-    name: str = "default"
-
-
-def create_key(db: sqlite_utils.Database, hash_secret: str, data: Any) -> dict[str, Any]:
-    """Create a client key; the answer holds the plain key, shown this once."""
-    fields = parse(KeyCreate, data)
-    if not fields.name or len(fields.name) > 200:
-        raise BadRequest("'name' must be 1-200 characters", param="name")
-    row, key = client_keys.create(db, hash_secret, fields.name)
-    return {**client_keys.to_api(row), "key": key}

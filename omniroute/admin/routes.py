@@ -7,19 +7,30 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from omniroute.accounts import client_keys, connections, nodes
+from omniroute.accounts import connections, nodes
 from omniroute.accounts.checks import check_connection
-from omniroute.admin import config_ops, translator
+from omniroute.admin import (
+    backups,
+    catalog,
+    config_ops,
+    keys,
+    monitoring,
+    proxies,
+    resilience,
+    security,
+    settings_sections,
+    translator,
+)
+from omniroute.admin import combos as combos_api
+from omniroute.admin import pricing as pricing_api
+from omniroute.admin import usage as usage_api
 from omniroute.admin.http import json_body, json_response, not_found
-from omniroute.admin.sessions import COOKIE, stored_password_hash, verify_password
 from omniroute.appkeys import (
     GATEWAY,
     HTTP_SESSION,
     PLUGIN_MANAGER,
     REGISTRY,
     SECRETS,
-    SESSIONS,
-    SETTINGS,
     STORE,
 )
 from omniroute.errors import BadRequest, ErrorKind, GatewayError
@@ -49,9 +60,7 @@ async def api_middleware(
 ) -> web.StreamResponse:
     """Require a dashboard session and render every error in the API's JSON shape."""
     try:
-        if request.path not in PUBLIC and not request.config_dict[SESSIONS].valid(
-            request.cookies.get(COOKIE)
-        ):
+        if request.path not in PUBLIC and not security.admitted(request):
             raise GatewayError(
                 ErrorKind.AUTH, "login required: POST /api/auth/login", code="login_required"
             )
@@ -67,42 +76,6 @@ async def api_middleware(
         return _error(
             GatewayError(kind, f"{request.method} {request.path}: {exc.reason}", status=exc.status)
         )
-
-
-# -- auth ---------------------------------------------------------------------------------------
-
-
-async def login(request: web.Request) -> web.Response:
-    data = await json_body(request)
-    password = data.get("password") if isinstance(data, dict) else None
-    if not isinstance(password, str) or not password:
-        raise BadRequest("'password' is required", param="password")
-    stored = await request.config_dict[STORE].call(stored_password_hash)
-    if stored is None or not verify_password(password, stored):
-        raise GatewayError(ErrorKind.AUTH, "wrong password", code="invalid_password")
-    sessions = request.config_dict[SESSIONS]
-    response = json_response({"authenticated": True})
-    response.set_cookie(
-        COOKIE,
-        sessions.issue(),
-        max_age=sessions.lifetime,
-        httponly=True,
-        samesite="Lax",
-        secure=request.config_dict[SETTINGS].auth_cookie_secure,
-        path="/",
-    )
-    return response
-
-
-async def logout(request: web.Request) -> web.Response:
-    response = json_response({"authenticated": False})
-    response.del_cookie(COOKIE, path="/")
-    return response
-
-
-async def auth_status(request: web.Request) -> web.Response:
-    authenticated = request.config_dict[SESSIONS].valid(request.cookies.get(COOKIE))
-    return json_response({"authenticated": authenticated})
 
 
 # -- plugins ------------------------------------------------------------------------------------
@@ -212,30 +185,6 @@ async def delete_node(request: web.Request) -> web.Response:
     return json_response({"deleted": ident})
 
 
-# -- client keys --------------------------------------------------------------------------------
-
-
-async def list_keys(request: web.Request) -> web.Response:
-    rows = await request.config_dict[STORE].call(client_keys.list_rows)
-    return json_response([client_keys.to_api(r) for r in rows])
-
-
-async def create_key(request: web.Request) -> web.Response:
-    data = await json_body(request)
-    secret = request.config_dict[SECRETS].api_key_secret
-    created = await request.config_dict[STORE].call(config_ops.create_key, secret, data)
-    await reload_index(request.config_dict)
-    return json_response(created, 201)
-
-
-async def revoke_key(request: web.Request) -> web.Response:
-    ident = request.match_info["id"]
-    if not await request.config_dict[STORE].call(client_keys.revoke, ident):
-        raise not_found("key", ident)
-    await reload_index(request.config_dict)
-    return json_response({"revoked": ident})
-
-
 # -- usage --------------------------------------------------------------------------------------
 
 
@@ -269,9 +218,11 @@ def create_api_app() -> web.Application:
     check) costs the gateway's ``/v1`` requests nothing."""
     api = web.Application(middlewares=[api_middleware])
     r = api.router
-    r.add_post("/auth/login", login)
-    r.add_post("/auth/logout", logout)
-    r.add_get("/auth/status", auth_status)
+    combos_api.add_routes(api)  # before /settings/{section}, which would match its paths
+    security.add_routes(api)
+    proxies.add_routes(api)
+    settings_sections.add_routes(api)
+    catalog.add_routes(api)
     r.add_get("/plugins", list_plugins)
     r.add_get("/providers", list_connections)
     r.add_post("/providers", create_connection)
@@ -283,10 +234,13 @@ def create_api_app() -> web.Application:
     r.add_post("/provider-nodes", create_node)
     r.add_put("/provider-nodes/{id}", update_node)
     r.add_delete("/provider-nodes/{id}", delete_node)
-    r.add_get("/keys", list_keys)
-    r.add_post("/keys", create_key)
-    r.add_delete("/keys/{id}", revoke_key)
+    keys.add_routes(api)
     r.add_get("/usage", usage)
+    usage_api.add_routes(r)
+    pricing_api.add_routes(r)
     r.add_post("/translator/detect", translator.detect)
     r.add_post("/translator/translate", translator.translate)
+    backups.add_routes(r)
+    resilience.add_routes(api)
+    monitoring.add_routes(api)
     return api

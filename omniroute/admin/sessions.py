@@ -82,16 +82,17 @@ class SessionSigner:
             self._key = OctKey.import_key(self._secret.encode())
         return self._key
 
-    def issue(self) -> str:
-        """A new session token."""
+    def issue(self, generation: int = 0) -> str:
+        """A new session token, valid while the password stays at ``generation``."""
         from joserfc import jwt
 
         now = int(time.time())
-        claims = {"sub": "admin", "iat": now, "exp": now + self.lifetime}
+        claims = {"sub": "admin", "iat": now, "exp": now + self.lifetime, "gen": generation}
         return jwt.encode({"alg": "HS256"}, claims, self._signing_key())
 
-    def valid(self, token: str | None) -> bool:
-        """Whether ``token`` is a well-signed, unexpired session."""
+    def valid(self, token: str | None, generation: int = 0) -> bool:
+        """Whether ``token`` is a well-signed, unexpired session issued since the password
+        last changed (``generation``)."""
         if not token:
             return False
         from joserfc import jwt
@@ -102,4 +103,5 @@ class SessionSigner:
         except (JoseError, ValueError):
             return False
         exp = decoded.claims.get("exp")
-        return isinstance(exp, int) and exp > time.time()
+        issued_under = decoded.claims.get("gen", 0)
+        return isinstance(exp, int) and exp > time.time() and issued_under == generation

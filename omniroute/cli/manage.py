@@ -22,6 +22,7 @@ import sqlite_utils
 from omniroute.accounts import client_keys, connections
 from omniroute.accounts.checks import check_connection
 from omniroute.admin import config_ops
+from omniroute.admin import keys as admin_keys
 from omniroute.errors import ConfigError, GatewayError
 from omniroute.plugins import (
     PluginManager,
@@ -231,14 +232,93 @@ def keys() -> None:
     """Manage client API keys (what tools send to the gateway)."""
 
 
+def _key_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options shared by ``keys create`` and ``keys update``."""
+    fn = click.option(
+        "--allow",
+        "allowed_models",
+        multiple=True,
+        help="A model or combo the key may use; shell-style patterns (openai/*). Repeatable.",
+    )(fn)
+    fn = click.option(
+        "--expires", help="When the key stops working: an ISO 8601 time with a timezone."
+    )(fn)
+    fn = click.option("--rpm", type=int, help="Requests per minute the key may make.")(fn)
+    return fn
+
+
+def _key_fields(
+    allowed_models: tuple[str, ...], expires: str | None, rpm: int | None
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if allowed_models:
+        fields["allowedModels"] = list(allowed_models)
+    if expires is not None:
+        fields["expiresAt"] = expires
+    if rpm is not None:
+        fields["rpmLimit"] = rpm
+    return fields
+
+
 @keys.command("create")
 @click.argument("name", default="default")
+@_key_options
 @with_context
-def keys_create(ctx: Context, name: str) -> None:
+def keys_create(
+    ctx: Context, name: str, allowed_models: tuple[str, ...], expires: str | None, rpm: int | None
+) -> None:
     """Create a key called NAME and print it once."""
-    created = config_ops.create_key(ctx.db, ctx.secrets.api_key_secret, {"name": name})
+    data = {"name": name, **_key_fields(allowed_models, expires, rpm)}
+    created = admin_keys.create(ctx.db, ctx.secrets.api_key_secret, data)
     click.echo(f"created key {created['id']} ({name}). Copy it now; it is not shown again:")
     click.echo(created["key"])
+
+
+@keys.command("update")
+@click.argument("key_id")
+@click.option("--name", help="A new name.")
+@_key_options
+@click.option("--any-model", is_flag=True, help="Lift the model restriction.")
+@click.option("--no-expiry", is_flag=True, help="Remove the expiry.")
+@click.option("--no-rpm", is_flag=True, help="Remove the rate limit.")
+@with_context
+def keys_update(
+    ctx: Context,
+    key_id: str,
+    name: str | None,
+    allowed_models: tuple[str, ...],
+    expires: str | None,
+    rpm: int | None,
+    any_model: bool,
+    no_expiry: bool,
+    no_rpm: bool,
+) -> None:
+    """Change the key KEY_ID's name, allowed models, expiry or rate limit."""
+    data = _key_fields(allowed_models, expires, rpm)
+    if name is not None:
+        data["name"] = name
+    for flag, field in (
+        (any_model, "allowedModels"),
+        (no_expiry, "expiresAt"),
+        (no_rpm, "rpmLimit"),
+    ):
+        if flag:
+            data[field] = None
+    if admin_keys.update(ctx.db, key_id, data) is None:
+        raise click.ClickException(f"key '{key_id}' not found")
+    click.echo(f"updated key {key_id}")
+
+
+@keys.command("regenerate")
+@click.argument("key_id")
+@with_context
+def keys_regenerate(ctx: Context, key_id: str) -> None:
+    """Give the key KEY_ID a new secret and print it once; the old one stops working."""
+    result = admin_keys.regenerate(ctx.db, ctx.secrets.api_key_secret, key_id)
+    if result is None:
+        raise click.ClickException(f"key '{key_id}' not found")
+    click.echo(f"regenerated key {key_id}. Copy it now; it is not shown again:")
+    click.echo(result["key"])
 
 
 @keys.command("list")
@@ -250,7 +330,10 @@ def keys_list(ctx: Context, as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
-    _table(rows, ["id", "name", "key", "active", "createdAt", "lastUsedAt"])
+    _table(
+        rows,
+        ["id", "name", "key", "active", "allowedModels", "expiresAt", "rpmLimit", "lastUsedAt"],
+    )
 
 
 @keys.command("revoke")

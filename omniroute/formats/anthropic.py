@@ -43,7 +43,7 @@ from omniroute.formats.anthropic_stream import (
     usage_from_wire,
     usage_to_wire,
 )
-from omniroute.formats.base import Format
+from omniroute.formats.base import Format, joined_text, with_part
 from omniroute.hookspecs import hookimpl
 
 logger = logging.getLogger(__name__)
@@ -231,6 +231,30 @@ class AnthropicFormat(Format):
     ) -> AnthropicStreamEncoder:
         # Nothing in an Anthropic request changes how its stream is written.
         return AnthropicStreamEncoder(model)
+
+    def with_system_prompt(self, body: dict[str, Any], text: str, position: str) -> dict[str, Any]:
+        """Joined to ``system``, a string or a list of text blocks."""
+        system = body.get("system")
+        if isinstance(system, list):
+            return {**body, "system": with_part(system, {"type": "text", "text": text}, position)}
+        existing = system if isinstance(system, str) else ""
+        return {**body, "system": joined_text(existing, text, position)}
+
+    def with_default_thinking(self, body: dict[str, Any], budget: int) -> dict[str, Any]:
+        """``thinking`` enabled with ``budget`` (kept under ``max_tokens``), unless the client
+        set ``thinking``. Anthropic refuses thinking with a forced tool or a temperature other
+        than 1, and a budget under 1024: such requests are left as they are."""
+        if body.get("thinking") is not None:
+            return body
+        max_tokens = body.get("max_tokens")
+        if isinstance(max_tokens, int):
+            budget = min(budget, max_tokens - 1)
+        choice = body.get("tool_choice")
+        forced = isinstance(choice, dict) and choice.get("type") in ("any", "tool")
+        temperature = body.get("temperature")
+        if budget < MIN_THINKING_BUDGET or forced or temperature not in (None, 1):
+            return body
+        return {**body, "thinking": {"type": "enabled", "budget_tokens": budget}}
 
 
 @hookimpl

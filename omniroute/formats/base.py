@@ -123,5 +123,33 @@ class Format:
         stream (OpenAI's ``stream_options.include_usage``)."""
         raise NotImplementedError(f"format {self.id!r} has no stream codec")
 
+    def with_system_prompt(self, body: dict[str, Any], text: str, position: str) -> dict[str, Any]:
+        """``body`` with ``text`` added to its system instructions, before (``position``
+        ``"prepend"``) or after (``"append"``) the client's own; ``body`` itself is not changed.
+
+        The default suits a format without system instructions: the body as it is.
+        """
+        return body
+
+    def with_default_thinking(self, body: dict[str, Any], budget: int) -> dict[str, Any]:
+        """``body`` asking for ``budget`` thinking tokens (or the nearest effort) when it says
+        nothing about reasoning itself; ``body`` itself is not changed.
+
+        The default suits a format without reasoning controls: the body as it is.
+        """
+        return body
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r})"
+
+
+def joined_text(existing: str, text: str, position: str) -> str:
+    """``text`` before (``prepend``) or after (``append``) ``existing`` instructions."""
+    if not existing:
+        return text
+    return f"{text}\n\n{existing}" if position == "prepend" else f"{existing}\n\n{text}"
+
+
+def with_part(parts: list[Any], part: dict[str, Any], position: str) -> list[Any]:
+    """A copy of ``parts`` with ``part`` first (``prepend``) or last (``append``)."""
+    return [part, *parts] if position == "prepend" else [*parts, part]

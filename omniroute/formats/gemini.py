@@ -63,7 +63,7 @@ import orjson
 
 from omniroute.errors import BadRequest, GatewayError
 from omniroute.formats import ir
-from omniroute.formats.base import Format
+from omniroute.formats.base import Format, joined_text, with_part
 from omniroute.formats.gemini_signatures import from_gemini, to_gemini
 from omniroute.formats.gemini_stream import (
     FINISH_TO_GEMINI,
@@ -252,6 +252,32 @@ class GeminiFormat(Format):
         """Thought parts go out only when the client asked for them (``includeThoughts``), as
         Gemini does; without a client request (tests, the translator) they always go out."""
         return GeminiStreamEncoder(model, include_thoughts=_wants_thoughts(client_request))
+
+    def with_system_prompt(self, body: dict[str, Any], text: str, position: str) -> dict[str, Any]:
+        """A text part in ``systemInstruction`` (under whichever spelling the client used)."""
+        key = _spelling(body, "systemInstruction", "system_instruction")
+        system = body.get(key)
+        if isinstance(system, dict) and isinstance(system.get("parts"), list):
+            parts = with_part(system["parts"], {"text": text}, position)
+            return {**body, key: {**system, "parts": parts}}
+        if isinstance(system, str):
+            return {**body, key: joined_text(system, text, position)}
+        return {**body, key: {"parts": [{"text": text}]}}
+
+    def with_default_thinking(self, body: dict[str, Any], budget: int) -> dict[str, Any]:
+        """``generationConfig.thinkingConfig.thinkingBudget``, unless the client set a
+        ``thinkingConfig``."""
+        key = _spelling(body, "generationConfig", "generation_config")
+        config = body.get(key)
+        config = config if isinstance(config, dict) else {}
+        if value_of(config, "thinkingConfig") is not None:
+            return body
+        return {**body, key: {**config, "thinkingConfig": {"thinkingBudget": budget}}}
+
+
+def _spelling(body: dict[str, Any], camel_key: str, snake_key: str) -> str:
+    """The camelCase key, or the snake_case one when that is the one the client used."""
+    return snake_key if camel_key not in body and snake_key in body else camel_key
 
 
 @hookimpl

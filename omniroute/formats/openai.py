@@ -15,7 +15,7 @@ import orjson
 
 from omniroute.errors import BadRequest, ErrorKind, GatewayError
 from omniroute.formats import ir
-from omniroute.formats.base import Format
+from omniroute.formats.base import Format, joined_text, with_part
 from omniroute.formats.openai_stream import (
     OpenAIStreamDecoder,
     OpenAIStreamEncoder,
@@ -264,6 +264,39 @@ class OpenAIChatFormat(Format):
             if not (isinstance(options, dict) and options.get("include_usage")):
                 out["stream_options"] = {**(options or {}), "include_usage": True}
         return out
+
+    def with_system_prompt(self, body: dict[str, Any], text: str, position: str) -> dict[str, Any]:
+        """Joined to the client's leading system (or developer) messages: the first when
+        prepending, the last when appending; a new system message when there are none."""
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            return body
+        lead = 0
+        while lead < len(messages) and _is_system(messages[lead]):
+            lead += 1
+        messages = list(messages)
+        if lead == 0:
+            messages.insert(0, {"role": "system", "content": text})
+            return {**body, "messages": messages}
+        i = 0 if position == "prepend" else lead - 1
+        message = dict(messages[i])
+        content = message.get("content")
+        if isinstance(content, list):
+            message["content"] = with_part(content, {"type": "text", "text": text}, position)
+        else:
+            message["content"] = joined_text(content or "", text, position)
+        messages[i] = message
+        return {**body, "messages": messages}
+
+    def with_default_thinking(self, body: dict[str, Any], budget: int) -> dict[str, Any]:
+        """``reasoning_effort`` nearest to ``budget``, unless the client chose one."""
+        if body.get("reasoning_effort") is not None:
+            return body
+        return {**body, "reasoning_effort": ir.effort_for_budget(budget)}
+
+
+def _is_system(message: object) -> bool:
+    return isinstance(message, dict) and message.get("role") in ("system", "developer")
 
 
 # -- request parsing ---------------------------------------------------------------------------

@@ -47,7 +47,7 @@ import orjson
 
 from omniroute.errors import BadRequest, GatewayError
 from omniroute.formats import ir
-from omniroute.formats.base import Format
+from omniroute.formats.base import Format, joined_text
 from omniroute.formats.openai import OpenAIChatFormat
 from omniroute.formats.responses_stream import ResponsesStreamDecoder
 from omniroute.formats.responses_stream_encoder import ResponsesStreamEncoder
@@ -302,6 +302,18 @@ class ResponsesFormat(Format):
         return ResponsesStreamEncoder(
             model, error_object=self.error_object, client_request=client_request
         )
+
+    def with_system_prompt(self, body: dict[str, Any], text: str, position: str) -> dict[str, Any]:
+        """Joined to ``instructions``."""
+        instructions = body.get("instructions")
+        existing = instructions if isinstance(instructions, str) else ""
+        return {**body, "instructions": joined_text(existing, text, position)}
+
+    def with_default_thinking(self, body: dict[str, Any], budget: int) -> dict[str, Any]:
+        """``reasoning.effort`` nearest to ``budget``, unless the client set ``reasoning``."""
+        if body.get("reasoning") is not None:
+            return body
+        return {**body, "reasoning": {"effort": ir.effort_for_budget(budget)}}
 
 
 @hookimpl

@@ -40,9 +40,12 @@ async def count_tokens(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     source = request.app[REGISTRY].formats["anthropic"]
     try:
-        key_id = gw.authenticate(request)
+        key = gw.authenticate(request)
+        key_id = key.id if key is not None else None
         body = parse_json_object(await read_body(request))
-        resolved = gw.index.resolve(validate_count_tokens(body))
+        model = validate_count_tokens(body)
+        resolved = gw.index.resolve(model)
+        gw.admit(key, model, resolved)
         if resolved.provider.format == "anthropic":
             ctx = RequestContext(Endpoint.COUNT_TOKENS, body, resolved, key_id, source)
             return await forward_json(gw, ctx)

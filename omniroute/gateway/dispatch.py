@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiohttp import web
@@ -13,19 +13,38 @@ from omniroute.errors import ErrorKind, GatewayError, UpstreamError
 from omniroute.extensions import Attempt, UpstreamResponse
 from omniroute.formats.base import Format
 from omniroute.gateway.front import error_response, read_body, record, usage_columns
-from omniroute.gateway.pipeline import Gateway, RequestContext
-from omniroute.gateway.relay import relay_chat_stream
-from omniroute.gateway.streams import relay_decoded
+from omniroute.gateway.injection import apply_ai_settings
+from omniroute.gateway.pipeline import Accept, Gateway, RequestContext
+from omniroute.gateway.relay import open_stream, relay_chat_stream
+from omniroute.gateway.route_headers import route_headers
+from omniroute.gateway.streams import DecodedStart, open_decoded, relay_decoded
 from omniroute.gateway.validate import parse_json_object
+from omniroute.ledger import budgets
+from omniroute.pricing.cost import cost_header
 from omniroute.providers import Endpoint
+from omniroute.routing.plan import Plan
 
-Relay = Callable[[web.Request, Gateway, RequestContext], Awaitable[web.StreamResponse]]
+Relay = Callable[[web.Request, Gateway, RequestContext, Any], Awaitable[web.StreamResponse]]
 
-#: Same-format stream relays specialised for speed, by format id; every other stream goes
-#: through the format's decoder (and, across formats, the client's encoder).
-FAST_RELAYS: dict[str, Relay] = {"openai": relay_chat_stream}
+
+class FastRelay(NamedTuple):
+    """A same-format stream relay specialised for speed: how to open the upstream's stream
+    (up to its first event) and how to relay the rest."""
+
+    open: Accept[Any]
+    relay: Relay
+
+
+#: Fast relays by format id, used per attempt when the target speaks the client's format;
+#: every other stream goes through the format's decoder (and, across formats, the client's
+#: encoder).
+FAST_RELAYS: dict[str, FastRelay] = {"openai": FastRelay(open_stream, relay_chat_stream)}
 
 Validator = Callable[[dict[str, Any]], str]
+#: Plans a provider-scoped request: the gateway and the model to the targets to try.
+PlanFor = Callable[[Gateway, str], Plan]
+
+COST_HEADER = "X-OmniRoute-Cost"
 
 
 async def _accept_json(attempt: Attempt, resp: UpstreamResponse) -> tuple[int, bytes, Any]:
@@ -51,16 +70,41 @@ async def forward_json(gw: Gateway, ctx: RequestContext) -> web.Response:
     target = gw.formats[ctx.resolved.provider.format]
     if target is ctx.source:
         usage = target.usage_of(parsed) if isinstance(parsed, dict) else None
-        record(gw, ctx, status, **usage_columns(usage))
-        return web.Response(body=body, status=status, content_type="application/json")
-    answer = target.parse_response(parsed)
-    answer.model = ctx.client_model or answer.model
-    record(gw, ctx, status, **usage_columns(answer.usage))
-    return web.Response(
-        body=orjson.dumps(ctx.source.render_response(answer, ctx.body)),
-        status=status,
-        content_type="application/json",
-    )
+    else:
+        answer = target.parse_response(parsed)
+        answer.model = ctx.client_model or answer.model
+        usage = answer.usage
+        body = orjson.dumps(ctx.source.render_response(answer, ctx.body))
+    cost = record(gw, ctx, status, **usage_columns(usage))
+    headers = route_headers(ctx)
+    # Streams have no such header: their cost is known only after the headers are sent.
+    if cost is not None:
+        headers[COST_HEADER] = cost_header(cost)
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+
+async def forward_stream(
+    request: web.Request, gw: Gateway, ctx: RequestContext
+) -> web.StreamResponse:
+    """Forward a streaming request. The relay is chosen per attempt by the format of the
+    target tried, so a combo may fall from a target of one format to one of another."""
+    source = ctx.source
+    fast = FAST_RELAYS.get(source.id)
+
+    async def accept(attempt: Attempt, resp: UpstreamResponse) -> Any:
+        target = gw.formats[attempt.provider.format]
+        if target is source and fast is not None:
+            return await fast.open(attempt, resp)
+        return await open_decoded(target, same_format=target is source)(attempt, resp)
+
+    try:
+        start = await gw.forward(ctx, accept)
+    except GatewayError as err:
+        record(gw, ctx, err.status, error_kind=err.kind.value)
+        raise
+    if isinstance(start, DecodedStart) or fast is None:
+        return await relay_decoded(request, gw, ctx, start)
+    return await fast.relay(request, gw, ctx, start)
 
 
 async def serve(
@@ -70,24 +114,37 @@ async def serve(
     validate: Validator,
     *,
     stream: Callable[[dict[str, Any]], bool] = lambda body: body.get("stream") is True,
+    planner: PlanFor | None = None,
 ) -> web.StreamResponse:
-    """Authenticate, parse, validate, resolve and answer one request of format ``source_id``."""
+    """Authenticate, parse, validate, resolve and answer one request of format ``source_id``.
+
+    ``planner`` replaces model resolution (provider-scoped routes).
+    """
     gw = request.app[GATEWAY]
     source: Format = request.app[REGISTRY].formats[source_id]
+    ctx: RequestContext | None = None
     try:
-        key_id = gw.authenticate(request)
+        key = gw.authenticate(request)
+        key_id = key.id if key is not None else None
+        budgets.enforce(gw.index.budgets, gw.ledger.spending, key_id)
         body = parse_json_object(await read_body(request))
         model = validate(body)
-        ctx = RequestContext(endpoint, body, gw.index.resolve(model), key_id, source)
-        ctx.client_model = model
+        if endpoint is Endpoint.CHAT:
+            body = apply_ai_settings(gw.index.sections.ai, source, body)
+        plan = gw.plan(model) if planner is None else planner(gw, model)
+        resolved = plan.targets[0]
+        gw.admit(key, model, resolved, combo=plan.combo is not None)
+        ctx = RequestContext(endpoint, body, resolved, key_id, source)
+        ctx.client_model, ctx.plan, ctx.combo = model, plan, plan.combo
         for name in source.forwarded_headers:
             if name in request.headers:
                 ctx.forwarded[name] = request.headers[name]
         if endpoint is Endpoint.CHAT and stream(body):
             ctx.stream = True
-            target = gw.formats[ctx.resolved.provider.format]
-            fast = FAST_RELAYS.get(source.id) if target is source else None
-            return await (fast or relay_decoded)(request, gw, ctx)
+            return await forward_stream(request, gw, ctx)
         return await forward_json(gw, ctx)
     except GatewayError as err:
-        return error_response(source, err)
+        response = error_response(source, err)
+        if ctx is not None and ctx.attempts:
+            response.headers.update(route_headers(ctx))
+        return response

@@ -12,6 +12,7 @@ from omniroute.errors import ErrorKind, GatewayError
 from omniroute.formats import ir
 from omniroute.formats.base import Format
 from omniroute.gateway.pipeline import Gateway, RequestContext
+from omniroute.pricing.cost import request_cost
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -54,11 +55,12 @@ def usage_columns(usage: ir.Usage | None) -> dict[str, int]:
         "tokens_out": usage.output,
         "tokens_cached": usage.cache_read,
         "tokens_reasoning": usage.reasoning,
+        "tokens_cache_write": usage.cache_write,
     }
 
 
-def record(gw: Gateway, ctx: RequestContext, status: int, **extra: Any) -> None:
-    """Queue the ledger row for a finished request."""
+def record(gw: Gateway, ctx: RequestContext, status: int, **extra: Any) -> float | None:
+    """Queue the ledger row for a finished request; its cost in USD (``None``: unknown)."""
     row = {
         "ts": time.time(),
         "request_id": ctx.request_id,
@@ -70,9 +72,13 @@ def record(gw: Gateway, ctx: RequestContext, status: int, **extra: Any) -> None:
         "stream": int(ctx.stream),
         "status": status,
         "latency_ms": round(ctx.elapsed_ms(), 2),
+        "combo": ctx.combo,
     }
     row.update(extra)
+    cost = request_cost(gw.index.prices, ctx.resolved.provider.id, ctx.model, row)
+    row["cost_usd"] = cost
     gw.ledger.record(row)
+    return cost
 
 
 class ClientGone(Exception):

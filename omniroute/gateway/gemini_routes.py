@@ -16,6 +16,7 @@ from omniroute.appkeys import GATEWAY, REGISTRY
 from omniroute.errors import ErrorKind, GatewayError
 from omniroute.gateway.dispatch import serve
 from omniroute.gateway.front import error_response
+from omniroute.gateway.key_limits import models_body_for
 from omniroute.gateway.validate import validate_gemini
 from omniroute.providers import Endpoint
 
@@ -50,11 +51,11 @@ async def list_models(request: web.Request) -> web.Response:
     """``GET /v1beta/models`` in Gemini's shape: every model the connected accounts reach."""
     gw = request.app[GATEWAY]
     try:
-        gw.authenticate(request)
+        key = gw.authenticate(request, listing=True)
     except GatewayError as err:
         return error_response(request.app[REGISTRY].formats["gemini"], err)
     models = []
-    for entry in orjson.loads(gw.index.models_body)["data"]:
+    for entry in orjson.loads(models_body_for(gw.index.models_body, key))["data"]:
         if entry.get("type") != "chat":
             continue
         model: dict[str, Any] = {

@@ -10,6 +10,7 @@ from omniroute.appkeys import GATEWAY, REGISTRY
 from omniroute.errors import GatewayError
 from omniroute.gateway.dispatch import Validator, serve
 from omniroute.gateway.front import error_response
+from omniroute.gateway.key_limits import models_body_for
 from omniroute.gateway.validate import validate_chat, validate_embeddings, validate_images
 from omniroute.providers import Endpoint
 
@@ -28,13 +29,15 @@ images_generations = _handler(Endpoint.IMAGES, validate_images)
 
 
 async def list_models(request: web.Request) -> web.Response:
-    """``GET /v1/models``: every model of every provider with an active connection."""
+    """``GET /v1/models``: every model of every provider with an active connection (those in
+    the key's scope, for a scoped key)."""
     gw = request.app[GATEWAY]
     try:
-        gw.authenticate(request)
+        key = gw.authenticate(request, listing=True)
     except GatewayError as err:
         return error_response(request.app[REGISTRY].formats["openai"], err)
-    return web.Response(body=gw.index.models_body, content_type="application/json")
+    body = models_body_for(gw.index.models_body, key)
+    return web.Response(body=body, content_type="application/json")
 
 
 def add_routes(app: web.Application) -> None:

@@ -12,23 +12,30 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from omniroute.accounts.client_keys import hash_key
+from omniroute.accounts.client_keys import KeyInfo, hash_key
 from omniroute.accounts.vault import redact
 from omniroute.errors import BadRequest, ErrorKind, GatewayError, UpstreamError
 from omniroute.extensions import (
     Attempt,
     CallNext,
     Middleware,
-    Strategy,
-    StrategyContext,
     UpstreamResponse,
 )
 from omniroute.formats import ir
 from omniroute.formats.base import Format
+from omniroute.gateway.failover import (
+    TargetExhausted,
+    UnservableTarget,
+    exhausted,
+    next_target_or_raise,
+)
+from omniroute.gateway.key_limits import KeyRateLimiter, check_blocked, check_rate, check_scope
+from omniroute.gateway.proxies import PROXY_ERRORS, ProxyPool, proxy_failure
 from omniroute.ledger.ledger import Ledger
 from omniroute.providers import Connection, Endpoint
-from omniroute.routing.health import AccountHealth
 from omniroute.routing.index import Resolved, RoutingIndex
+from omniroute.routing.plan import Plan, Planner
+from omniroute.routing.resilience import Resilience
 
 T = TypeVar("T")
 
@@ -45,8 +52,11 @@ class RequestContext:
     ``source`` is the format the client speaks; ``forwarded`` holds the client headers that
     format passes on to an upstream of the same format (``anthropic-beta``, ...). ``ir`` is the
     request in the intermediate representation, parsed once, and only when an attempt goes to
-    an upstream of another format. ``combo`` names the combo the client's model resolved to,
-    if any; ``connection``, ``model`` and ``attempts`` describe the latest attempt.
+    an upstream of another format. ``plan`` holds the targets to try in order (none: just
+    ``resolved``); while forwarding, ``resolved`` is the target being tried, so after it the
+    target that answered. ``combo`` names the combo the client's model resolved to, if any;
+    ``connection``, ``model`` and ``attempts`` describe the latest attempt, ``failed`` counts
+    the attempts that failed before the answer.
     """
 
     endpoint: Endpoint
@@ -64,6 +74,8 @@ class RequestContext:
     model: str | None = None
     attempts: int = 0
     combo: str | None = None
+    plan: Plan | None = None
+    failed: int = 0
 
     def elapsed_ms(self) -> float:
         """Milliseconds since the request arrived."""
@@ -119,8 +131,7 @@ class Gateway:
         index: RoutingIndex,
         session: aiohttp.ClientSession,
         ledger: Ledger,
-        health: AccountHealth,
-        account_strategy: Strategy,
+        resilience: Resilience,
         middlewares: Sequence[Middleware],
         formats: Mapping[str, Format],
         api_key_secret: str,
@@ -129,34 +140,73 @@ class Gateway:
         self.index = index
         self.session = session
         self.ledger = ledger
-        self.health = health
-        self.account_strategy = account_strategy
+        self.resilience = resilience
+        self.health = resilience.health
         self.require_api_key = require_api_key
         self.formats = formats
         self._api_key_secret = api_key_secret
+        self.key_limiter = KeyRateLimiter()
+        self.proxy_pool = ProxyPool(session.timeout)
+        self.planner = Planner(resilience.rng, resilience.state)
         self._call = compose(middlewares, self._send)
 
     # -- authentication and resolution ------------------------------------------------------
 
-    def authenticate(self, request: web.Request) -> str | None:
-        """The client key's id; raises 401 when a key is required and missing or unknown."""
+    def authenticate(self, request: web.Request, *, listing: bool = False) -> KeyInfo | None:
+        """The client key; 401 when a key is required and missing or unknown, or has expired.
+
+        ``listing`` (the model lists) needs no key when the security section says so; a key
+        that is sent still narrows the list to its scope.
+        """
+        if listing and not self.index.sections.security.models_require_key:
+            try:
+                return self.authenticate(request)
+            except GatewayError:
+                return None
         key = client_key(request)
-        key_id = None
+        info = None
         if key:
             # Looked up by keyed hash: the caller cannot steer the digest, so the lookup's
             # timing reveals nothing about stored keys.
-            key_id = self.index.key_hashes.get(hash_key(self._api_key_secret, key))
-        if key_id is None and self.require_api_key:
+            info = self.index.key_hashes.get(hash_key(self._api_key_secret, key))
+            if info is not None and info.expired(time.time()):
+                raise GatewayError(ErrorKind.AUTH, "API key expired", code="expired_api_key")
+        if info is None and self.require_api_key:
             message = (
                 "invalid API key" if key else "missing API key: send 'Authorization: Bearer <key>'"
             )
             raise GatewayError(ErrorKind.AUTH, message, code="invalid_api_key")
-        return key_id
+        return info
+
+    def admit(
+        self, key: KeyInfo | None, model: str, resolved: Resolved, *, combo: bool = False
+    ) -> None:
+        """Refuse a model outside the key's scope (403) and a key over its requests-per-minute
+        limit (429). (A blocked provider is refused per target, in ``_build_attempt``.)"""
+        if key is not None:
+            check_scope(key, model, resolved, combo=combo)
+            check_rate(self.key_limiter, key)
+
+    def plan(self, model: str) -> Plan:
+        """The targets to try for ``model``, in this request's order (a combo's strategy,
+        nested combos flattened, then the fallback chain; resting targets last)."""
+        route = self.index.route(model)
+        if route.static is not None:
+            return route.static
+        return self.planner.plan(route, self.health.states, self.resilience.clock())
 
     def accounts(self, resolved: Resolved) -> list[Connection]:
         """The provider's active connections in the order the account strategy chose."""
         provider = resolved.provider
         conns = self.index.active(provider.id)
+        if resolved.connection is not None:
+            conns = tuple(c for c in conns if c.id == resolved.connection)
+            if not conns:
+                raise GatewayError(
+                    ErrorKind.UNAVAILABLE,
+                    f"connection '{resolved.connection}' of provider '{provider.id}' is off",
+                    code="no_active_connection",
+                )
         if not conns:
             raise GatewayError(
                 ErrorKind.UNAVAILABLE,
@@ -164,18 +214,45 @@ class Gateway:
                 f"'omniroute providers add {provider.id}' or POST /api/providers",
                 code="no_active_connection",
             )
-        ctx = StrategyContext(provider=provider.id, states=self.health.states)
-        return self.account_strategy.order(conns, ctx)
+        # An open circuit breaker raises here, so a combo moves on to its next target.
+        return self.resilience.order(provider.id, conns, self.index.routing)
 
     # -- attempts ---------------------------------------------------------------------------
 
     async def _send(self, attempt: Attempt) -> UpstreamResponse:
-        resp = await self.session.post(
-            attempt.url, data=orjson.dumps(attempt.body), headers=attempt.headers
-        )
+        # The attempt's outbound proxy (key, combo, provider, global, environment), if any.
+        session = self.proxy_pool.session_for(self.index.proxies, attempt, self.session)
+        try:
+            resp = await session.post(
+                attempt.url, data=orjson.dumps(attempt.body), headers=attempt.headers
+            )
+        except PROXY_ERRORS as exc:
+            raise proxy_failure(exc) from exc
         return UpstreamResponse(resp.status, resp.headers, live=resp)
 
     def _attempt(self, ctx: RequestContext, conn: Connection) -> Attempt:
+        target = self.formats[ctx.resolved.provider.format]
+        if (
+            ctx.ir is None
+            and target is not ctx.source
+            and target.translates
+            and ctx.source.translates
+            and ctx.source.untranslatable(ctx.body) is None
+        ):
+            # Parsed here, outside the net below: a request that cannot be parsed is the
+            # client's error and ends the request, whatever target comes next.
+            ctx.ir = ctx.source.parse_request(ctx.body)
+        try:
+            return self._build_attempt(ctx, conn)
+        except UnservableTarget:
+            raise
+        except GatewayError as err:
+            # Raised before anything was sent: this target cannot take this request (no
+            # default model, no such endpoint, no translation); another target may.
+            raise UnservableTarget(err) from None
+
+    def _build_attempt(self, ctx: RequestContext, conn: Connection) -> Attempt:
+        check_blocked(self.index.blocked, ctx.resolved)
         provider = ctx.resolved.provider
         model = ctx.resolved.model or provider.default_model(conn, ctx.endpoint)
         if model is None:
@@ -204,6 +281,7 @@ class Gateway:
             request_id=ctx.request_id,
             client_key_id=ctx.key_id,
             model=model,
+            extras={"combo": ctx.combo} if ctx.combo else {},
         )
 
     def _translated_body(self, ctx: RequestContext, target: Format, model: str) -> dict[str, Any]:
@@ -228,45 +306,118 @@ class Gateway:
         ctx.ir.stream = ctx.stream
         return target.render_request(ctx.ir)
 
+    async def _try(self, ctx: RequestContext, conn: Connection, accept: Accept[T]) -> T:
+        """One attempt through one connection: admitted under the connection's limits, its
+        outcome recorded in the hot state (account rest, circuit breaker, latency). Raises the
+        attempt's error (credentials redacted); a connection at its own limit raises before
+        anything is sent and is not rested.
+        """
+        attempt = self._attempt(ctx, conn)
+        settings = self.index.resilience
+        admission = await self.resilience.admit(attempt.provider.id, conn, settings)
+        ctx.connection, ctx.model, ctx.attempts = conn, attempt.model, ctx.attempts + 1
+        try:
+            resp = await self._call(attempt)
+        except TRANSPORT_ERRORS as exc:
+            err: GatewayError = transport_error(exc)
+        except BaseException:
+            self.resilience.abandoned(admission)
+            raise
+        else:
+            try:
+                result = await accept(attempt, resp)
+            except UpstreamError as exc:
+                resp.close()
+                err = exc
+            except TRANSPORT_ERRORS as exc:
+                resp.close()
+                err = transport_error(exc)
+            except BaseException:
+                resp.close()
+                self.resilience.abandoned(admission)
+                raise
+            else:
+                self.resilience.succeeded(admission, settings, resp.status)
+                if ctx.stream:  # the connection stays busy until the relay closes the stream
+                    resp.on_close(admission.release)
+                else:
+                    admission.release()
+                return result
+        err.message = redact(err.message, conn.api_key)
+        self.resilience.failed(admission, err, settings)
+        raise err
+
     async def forward(self, ctx: RequestContext, accept: Accept[T]) -> T:
-        """Try the provider's accounts in order until one gives a usable answer.
+        """Try the plan's targets in order, each target's accounts in turn, until one gives a
+        usable answer; every decision is taken before anything reaches the client.
 
         Failures another account might not share (auth, rate limit, quota, 5xx, timeout,
-        connect error) rest that account and move on; others end the request at once.
+        connect error) rest that account and move on. Failures of the target itself (a
+        context too long for its model, a model or endpoint it lacks, no usable connection)
+        skip its other accounts and move on to the next target. Anything else means the
+        request itself is wrong, and ends it at once. A client that leaves cancels the task,
+        which stops the chain.
         """
-        last: GatewayError | None = None
-        for conn in self.accounts(ctx.resolved):
-            attempt = self._attempt(ctx, conn)
-            ctx.connection, ctx.model, ctx.attempts = conn, attempt.model, ctx.attempts + 1
-            self.health.used(conn.id)
+        targets = ctx.plan.targets if ctx.plan is not None else (ctx.resolved,)
+        several = len(targets) > 1
+        failures: list[tuple[Resolved, GatewayError]] = []
+        # With other targets to go to, a resting account waits until every ready account of
+        # every target was tried: it would most likely fail again, and fail slowly.
+        resting: list[tuple[Resolved, list[Connection]]] = []
+        for target in targets:
+            ctx.resolved = target
             try:
-                resp = await self._call(attempt)
-            except TRANSPORT_ERRORS as exc:
-                err: GatewayError = transport_error(exc)
-            else:
-                try:
-                    result = await accept(attempt, resp)
-                except UpstreamError as exc:
-                    resp.close()
-                    err = exc
-                except TRANSPORT_ERRORS as exc:
-                    resp.close()
-                    err = transport_error(exc)
-                except BaseException:
-                    resp.close()
+                conns = self.accounts(target)
+                if several:
+                    conns, later = self._split_resting(conns)
+                    if later:
+                        resting.append((target, later))
+                return await self._through(ctx, conns, accept, failures)
+            except TargetExhausted:
+                continue
+            except GatewayError as err:
+                next_target_or_raise(ctx, target, err, several, failures)
+        for target, conns in resting:
+            ctx.resolved = target
+            try:
+                return await self._through(ctx, conns, accept, failures)
+            except TargetExhausted:
+                continue
+            except GatewayError as err:
+                next_target_or_raise(ctx, target, err, several, failures)
+        ctx.failed = ctx.attempts
+        raise exhausted(ctx, failures, several)
+
+    async def _through(
+        self,
+        ctx: RequestContext,
+        conns: Sequence[Connection],
+        accept: Accept[T],
+        failures: list[tuple[Resolved, GatewayError]],
+    ) -> T:
+        """The first usable answer through ``conns`` (of the target in ``ctx.resolved``).
+
+        Failover errors are collected and the next connection tried; raises
+        :class:`TargetExhausted` when none is left, any other error at once.
+        """
+        for conn in conns:
+            try:
+                result = await self._try(ctx, conn, accept)
+            except GatewayError as err:
+                if not err.failover:
                     raise
-                else:
-                    self.health.succeeded(conn.id)
-                    return result
-            err.message = redact(err.message, conn.api_key)
-            if not err.failover:
-                raise err
-            self.health.failed(conn.id, err)
-            last = err
-        assert last is not None
-        if ctx.attempts > 1:
-            last.message = (
-                f"all {ctx.attempts} connections of provider '{ctx.resolved.provider.id}' "
-                f"failed; last error: {last.message}"
-            )
-        raise last
+                failures.append((ctx.resolved, err))
+            else:
+                ctx.failed = ctx.attempts - 1
+                return result
+        raise TargetExhausted
+
+    def _split_resting(self, conns: list[Connection]) -> tuple[list[Connection], list[Connection]]:
+        """``conns`` split into the ready and the resting ones, each in the given order."""
+        now, states = self.resilience.clock(), self.health.states
+        ready: list[Connection] = []
+        resting: list[Connection] = []
+        for conn in conns:
+            state = states.get(conn.id)
+            (resting if state is not None and state.cooling(now) else ready).append(conn)
+        return ready, resting

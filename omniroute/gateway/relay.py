@@ -15,7 +15,7 @@ from aiohttp import web
 
 from omniroute.accounts.vault import Secret, redact
 from omniroute.appkeys import SETTINGS
-from omniroute.errors import ErrorKind, GatewayError, UpstreamError
+from omniroute.errors import ErrorKind, UpstreamError
 from omniroute.extensions import Attempt, UpstreamResponse
 from omniroute.formats.base import Format
 from omniroute.formats.openai_stream import usage_from_openai
@@ -28,6 +28,7 @@ from omniroute.gateway.front import (
     write_or_gone,
 )
 from omniroute.gateway.pipeline import TRANSPORT_ERRORS, Gateway, RequestContext, transport_error
+from omniroute.gateway.route_headers import route_headers
 from omniroute.gateway.sse import SSEScanner, event_data, split_events
 from omniroute.providers import Provider
 
@@ -268,21 +269,15 @@ async def _relay_rest(
 
 
 async def relay_chat_stream(
-    request: web.Request, gw: Gateway, ctx: RequestContext
+    request: web.Request, gw: Gateway, ctx: RequestContext, start: StreamStart
 ) -> web.StreamResponse:
-    """Forward a streaming chat request and relay its events as they arrive."""
+    """Relay an OpenAI chat stream that :func:`open_stream` started, as its events arrive."""
     options = ctx.body.get("stream_options")
     wants_usage = isinstance(options, dict) and options.get("include_usage") is True
     state = ChatStreamState(client_wants_usage=wants_usage)
-    try:
-        start = await gw.forward(ctx, open_stream)
-    except GatewayError as err:
-        record(gw, ctx, err.status, error_kind=err.kind.value)
-        raise
-
     state.credential = ctx.connection.api_key if ctx.connection else None
     fmt = ctx.source
-    response = web.StreamResponse(headers=SSE_HEADERS)
+    response = web.StreamResponse(headers={**SSE_HEADERS, **route_headers(ctx)})
     status, error_kind, ttft = 200, None, None
     heartbeat: Heartbeat | None = None
     try:

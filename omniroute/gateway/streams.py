@@ -32,6 +32,7 @@ from omniroute.gateway.pipeline import (
     transport_error,
 )
 from omniroute.gateway.relay import Heartbeat, check_stream_response
+from omniroute.gateway.route_headers import route_headers
 from omniroute.gateway.sse import SSEScanner
 from omniroute.providers import Provider
 
@@ -180,20 +181,18 @@ class _Output:
 
 
 async def relay_decoded(
-    request: web.Request, gw: Gateway, ctx: RequestContext
+    request: web.Request, gw: Gateway, ctx: RequestContext, start: DecodedStart
 ) -> web.StreamResponse:
-    """Forward a streaming request and relay the answer in the client's format."""
+    """Relay a stream that :func:`open_decoded` started, in the client's format.
+
+    ``ctx.resolved`` is the target that answered, so its format decides the encoding.
+    """
     source, target = ctx.source, gw.formats[ctx.resolved.provider.format]
-    try:
-        start = await gw.forward(ctx, open_decoded(target, same_format=target is source))
-    except UpstreamError as err:
-        record(gw, ctx, err.status, error_kind=err.kind.value)
-        raise
     model = ctx.client_model or ctx.model or ""
     output = _Output(None if target is source else source.stream_encoder(model, ctx.body))
     seen = Observed()
     seen.note(start.events)
-    response = web.StreamResponse(headers=SSE_HEADERS)
+    response = web.StreamResponse(headers={**SSE_HEADERS, **route_headers(ctx)})
     status, error_kind, ttft = 200, None, None
     heartbeat: Heartbeat | None = None
     try:

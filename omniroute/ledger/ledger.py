@@ -10,6 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from omniroute.accounts import client_keys
+from omniroute.ledger.budgets import Spending, SpendingState
 from omniroute.store.db import Store, transaction
 from omniroute.store.rows import now_iso
 
@@ -36,6 +37,9 @@ COLUMNS = (
     "tokens_reasoning",
     "latency_ms",
     "ttft_ms",
+    "combo",
+    "cost_usd",
+    "tokens_cache_write",
 )
 _INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -55,11 +59,21 @@ class Ledger:
     ``record`` is synchronous and never blocks: when the queue is full (the disk cannot keep
     up), the row is counted as dropped and a warning is logged, rather than slowing every
     request down. One writer task batches rows; :meth:`drain` writes everything recorded so
-    far, including a batch the writer is still collecting.
+    far, including a batch the writer is still collecting. Each row's cost is counted against
+    its client key in :attr:`spending` at once (even if the row itself is dropped), which is
+    what budgets are enforced against.
     """
 
-    def __init__(self, store: Store, *, queue_size: int, flush_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        queue_size: int,
+        flush_seconds: float,
+        spending: SpendingState | None = None,
+    ) -> None:
         self._store = store
+        self.spending: SpendingState = spending or Spending()
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_size)
         self._flush_seconds = flush_seconds
         self._held: list[dict[str, Any]] = []
@@ -70,6 +84,9 @@ class Ledger:
 
     def record(self, row: dict[str, Any]) -> None:
         """Queue one usage row."""
+        cost, key_id = row.get("cost_usd"), row.get("key_id")
+        if cost and key_id:
+            self.spending.add(key_id, cost, row.get("ts"))
         try:
             self._queue.put_nowait(row)
         except asyncio.QueueFull:

@@ -14,6 +14,7 @@ SELECT {column} AS name, COUNT(*) AS requests,
        COALESCE(SUM(tokens_in), 0) AS tokensIn, COALESCE(SUM(tokens_out), 0) AS tokensOut,
        COALESCE(SUM(tokens_cached), 0) AS tokensCached,
        COALESCE(SUM(tokens_reasoning), 0) AS tokensReasoning,
+       ROUND(COALESCE(SUM(cost_usd), 0), 8) AS costUsd,
        ROUND(AVG(latency_ms), 1) AS avgLatencyMs
 FROM {table} WHERE ts >= ? GROUP BY {column} ORDER BY requests DESC
 """
@@ -34,6 +35,9 @@ _COLUMNS = {
     "tokensOut": "tokens_out",
     "tokensCached": "tokens_cached",
     "tokensReasoning": "tokens_reasoning",
+    "tokensCacheWrite": "tokens_cache_write",
+    "costUsd": "cost_usd",
+    "combo": "combo",
     "latencyMs": "latency_ms",
     "ttftMs": "ttft_ms",
 }

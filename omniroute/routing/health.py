@@ -1,60 +1,113 @@
-"""Account health in memory: cooldowns after failures, last use. Hot state, never in SQLite."""
+"""Account health: how long a connection rests after a failure, and what strategies read.
+
+Records live in the hot state (:mod:`omniroute.routing.state`); this module holds the
+transitions: a use, a success, a failure (with the rest it earns) and a forced unlock.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 
 from omniroute.errors import ErrorKind, GatewayError
 from omniroute.extensions import AccountState
+from omniroute.routing.config import ProviderProfile, ResilienceSettings
+from omniroute.routing.state import HotState, MemoryHotState
+
+#: Provider-side trouble rests an account only briefly: the next account likely shares it,
+#: and the circuit breaker is what keeps a failing provider away.
+TRANSIENT_REST_SECONDS = 5.0
+TRANSIENT_KINDS = frozenset({ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE, ErrorKind.UPSTREAM})
+
+# Weights of the newest outcome in the moving averages strategies compare accounts by.
+_ERROR_WEIGHT = 0.3
+_LATENCY_WEIGHT = 0.2
 
 
 class AccountHealth:
     """Per-connection state that strategies read and attempts update."""
 
-    def __init__(self, default_cooldown: float) -> None:
+    def __init__(
+        self,
+        default_cooldown: float,
+        state: HotState | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.default_cooldown = default_cooldown
-        self.states: dict[str, AccountState] = {}
+        self.state: HotState = state if state is not None else MemoryHotState()
+        self.clock = clock
 
-    def _state(self, connection_id: str) -> AccountState:
-        state = self.states.get(connection_id)
-        if state is None:
-            state = self.states[connection_id] = AccountState()
-        return state
+    @property
+    def states(self) -> Mapping[str, AccountState]:
+        """Every connection's record, by connection id."""
+        return self.state.accounts()
 
     def used(self, connection_id: str) -> None:
         """Note that a request is going to this connection."""
-        state = self._state(connection_id)
-        state.last_used = time.monotonic()
+        state = self.state.account(connection_id)
+        state.last_used = self.clock()
         state.uses += 1
 
-    def succeeded(self, connection_id: str) -> None:
+    def succeeded(self, connection_id: str, latency_ms: float | None = None) -> None:
         """A request through this connection worked: it is healthy again."""
-        state = self.states.get(connection_id)
-        if state is not None and (state.failures or state.cooldown_until):
+        state = self.state.account(connection_id)
+        state.recent_errors *= 1 - _ERROR_WEIGHT
+        if latency_ms is not None:
+            state.latency_ms = (
+                latency_ms
+                if not state.latency_ms
+                else state.latency_ms + _LATENCY_WEIGHT * (latency_ms - state.latency_ms)
+            )
+        if state.failures or state.cooldown_until:
             state.failures = 0
             state.cooldown_until = 0.0
+            state.cooldown_reason = None
             state.last_error = None
 
-    def failed(self, connection_id: str, error: GatewayError) -> None:
-        """A request failed in a way another account may not: rest this one for a while.
+    def failed(
+        self,
+        connection_id: str,
+        error: GatewayError,
+        settings: ResilienceSettings | None = None,
+        profile: ProviderProfile | None = None,
+    ) -> float:
+        """A request failed in a way another account may not: rest this one. Returns the rest.
 
-        The upstream's own retry hint wins; otherwise the configured cooldown applies. A
-        timeout or a connect error rests the account briefly, since it is usually the
-        provider rather than the account that is at fault.
+        The upstream's own retry hint wins, up to ``settings.max_hint_seconds`` (then the
+        account is simply tried again). Without a hint a spent quota rests
+        ``quota_cooldown_seconds``; provider trouble (timeouts, resets, 5xx) rests briefly;
+        anything else rests the configured cooldown. Failures in a row stretch hint-less rests
+        by the provider profile's exponential backoff.
         """
-        state = self._state(connection_id)
+        settings = settings or ResilienceSettings()
+        profile = profile or settings.profile
+        state = self.state.account(connection_id)
+        repeats = state.failures
         state.failures += 1
+        state.recent_errors += _ERROR_WEIGHT * (1 - state.recent_errors)
         state.last_error = error.kind.value
         if error.retry_after is not None:
-            rest = error.retry_after
-        elif error.kind in (ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE, ErrorKind.UPSTREAM):
-            rest = min(self.default_cooldown, 5.0)
+            rest = min(error.retry_after, settings.max_hint_seconds)
+        elif error.kind is ErrorKind.QUOTA_EXHAUSTED:
+            rest = settings.quota_cooldown_seconds
+        elif error.kind in TRANSIENT_KINDS:
+            rest = profile.backoff(min(self.default_cooldown, TRANSIENT_REST_SECONDS), repeats)
         else:
-            rest = self.default_cooldown
-        state.cooldown_until = time.monotonic() + rest
+            rest = profile.backoff(self.default_cooldown, repeats)
+        state.cooldown_until = self.clock() + rest
+        state.cooldown_reason = error.kind.value
+        return rest
+
+    def unlock(self, connection_id: str) -> bool:
+        """End a connection's rest now (a forced unlock); whether it was resting."""
+        state = self.state.accounts().get(connection_id)
+        if state is None or not state.cooling(self.clock()):
+            return False
+        state.cooldown_until = 0.0
+        state.cooldown_reason = None
+        state.failures = 0
+        return True
 
     def forget(self, keep: set[str]) -> None:
         """Drop the state of connections that no longer exist."""
-        for connection_id in list(self.states):
-            if connection_id not in keep:
-                del self.states[connection_id]
+        self.state.forget(keep)

@@ -102,4 +102,67 @@ def m002_combos(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX idx_combos_name ON combos (name COLLATE NOCASE)")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_combos]
+def m005_key_scopes_and_models(db: sqlite_utils.Database) -> None:
+    """Client key scopes, expiry and rate limit; custom models added to providers' catalogues."""
+    keys = db["api_keys"]
+    keys.add_column("allowed_models", str)  # type: ignore[union-attr]
+    keys.add_column("expires_at", float)  # type: ignore[union-attr]
+    keys.add_column("rpm_limit", int)  # type: ignore[union-attr]
+    db["provider_models"].create(  # type: ignore[union-attr]
+        {
+            "id": str,
+            "provider": str,
+            "model_id": str,
+            "model_name": str,
+            "type": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"provider", "model_id", "type"},
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX idx_provider_models_model "
+        "ON provider_models (provider, model_id COLLATE NOCASE)"
+    )
+
+
+def m004_pricing_and_cost(db: sqlite_utils.Database) -> None:
+    """Price overrides, per-key budgets, and cost, combo and cache-write columns in the ledger."""
+    db["pricing"].create(  # type: ignore[union-attr]
+        {
+            "provider": str,
+            "model": str,
+            "input": float,
+            "output": float,
+            "cached_input": float,
+            "cache_write": float,
+            "reasoning": float,
+            "updated_at": str,
+        },
+        pk=("provider", "model"),
+    )
+    db["budgets"].create(  # type: ignore[union-attr]
+        {
+            "key_id": str,
+            "limit_usd": float,
+            "period": str,
+            "warn_at": float,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="key_id",
+        not_null={"limit_usd", "period", "warn_at"},
+    )
+    usage = db["usage"]
+    usage.add_column("combo", str)  # type: ignore[union-attr]
+    usage.add_column("cost_usd", float)  # type: ignore[union-attr]
+    usage.add_column("tokens_cache_write", int)  # type: ignore[union-attr]
+    db["usage"].create_index(["key_id", "ts"])  # type: ignore[union-attr]
+
+
+MIGRATIONS: list[Migration] = [
+    m001_initial,
+    m002_combos,
+    m005_key_scopes_and_models,
+    m004_pricing_and_cost,
+]

@@ -14,6 +14,7 @@ from omniroute import (
     Endpoint,
     ErrorKind,
     ModelInfo,
+    ModelPrice,
     Provider,
     UpstreamError,
     hookimpl,
@@ -28,12 +29,35 @@ PATHS = {
     Endpoint.COUNT_TOKENS: "/v1/messages/count_tokens",
 }
 
+# List prices in USD per 1M tokens from https://www.anthropic.com/pricing as published in late
+# 2025: cache writes at the 5-minute TTL rate, prompts up to 200k tokens; thinking tokens are
+# billed as output. Models without a price we are sure of have none (cost shown as unknown).
 MODELS = [
     ModelInfo("claude-opus-4-6", "chat", 200_000),
-    ModelInfo("claude-opus-4-5", "chat", 200_000),
-    ModelInfo("claude-sonnet-4-5", "chat", 200_000),
-    ModelInfo("claude-haiku-4-5", "chat", 200_000),
-    ModelInfo("claude-opus-4-1", "chat", 200_000),
+    ModelInfo(
+        "claude-opus-4-5",
+        "chat",
+        200_000,
+        ModelPrice(input=5.0, output=25.0, cached_input=0.5, cache_write=6.25),
+    ),
+    ModelInfo(
+        "claude-sonnet-4-5",
+        "chat",
+        200_000,
+        ModelPrice(input=3.0, output=15.0, cached_input=0.3, cache_write=3.75),
+    ),
+    ModelInfo(
+        "claude-haiku-4-5",
+        "chat",
+        200_000,
+        ModelPrice(input=1.0, output=5.0, cached_input=0.1, cache_write=1.25),
+    ),
+    ModelInfo(
+        "claude-opus-4-1",
+        "chat",
+        200_000,
+        ModelPrice(input=15.0, output=75.0, cached_input=1.5, cache_write=18.75),
+    ),
 ]
 
 

@@ -7,10 +7,8 @@ the URL (``/v1beta/models/{model}:streamGenerateContent?alt=sse``), and the key 
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import aiohttp
 import orjson
@@ -21,6 +19,7 @@ from omniroute import (
     Endpoint,
     ErrorKind,
     ModelInfo,
+    ModelPrice,
     Provider,
     UpstreamError,
     hookimpl,
@@ -28,36 +27,22 @@ from omniroute import (
 
 API_VERSION = "v1beta"
 
+# List prices in USD per 1M tokens from https://ai.google.dev/gemini-api/docs/pricing (paid
+# tier, text, prompts up to 200k tokens) as published in late 2025; thinking tokens are billed
+# as output. Cached-token prices changed often, so none is seeded: cached tokens are priced at
+# the input rate until a user sets one.
 MODELS = [
-    ModelInfo("gemini-3-pro-preview", "chat", 1_048_576),
+    ModelInfo("gemini-3-pro-preview", "chat", 1_048_576, ModelPrice(input=2.0, output=12.0)),
     ModelInfo("gemini-3-flash-preview", "chat", 1_048_576),
-    ModelInfo("gemini-2.5-pro", "chat", 1_048_576),
-    ModelInfo("gemini-2.5-flash", "chat", 1_048_576),
-    ModelInfo("gemini-2.5-flash-lite", "chat", 1_048_576),
+    ModelInfo("gemini-2.5-pro", "chat", 1_048_576, ModelPrice(input=1.25, output=10.0)),
+    ModelInfo("gemini-2.5-flash", "chat", 1_048_576, ModelPrice(input=0.3, output=2.5)),
+    ModelInfo("gemini-2.5-flash-lite", "chat", 1_048_576, ModelPrice(input=0.1, output=0.4)),
 ]
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
-
-
-def retry_delay(body: bytes) -> float | None:
-    """Seconds from a ``google.rpc.RetryInfo`` detail (``"retryDelay": "7s"``), if any."""
-    try:
-        error: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(error, list) and error:
-        error = error[0]
-    details = error.get("error", {}).get("details", []) if isinstance(error, dict) else []
-    for detail in details if isinstance(details, list) else []:
-        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
-            match = _DURATION.match(str(detail.get("retryDelay", "")))
-            if match:
-                return float(match.group(1))
-    return None
 
 
 class GeminiProvider(Provider):
-    """Gemini's Generative Language API with an API key."""
+    """Gemini's Generative Language API with an API key (its ``RetryInfo`` retry hints are
+    read by the kernel's ``Provider.classify_error``)."""
 
     def url(
         self,
@@ -83,13 +68,6 @@ class GeminiProvider(Provider):
     def headers(self, conn: Connection) -> dict[str, str]:
         """The key in ``x-goog-api-key`` (never in the URL, where logs would keep it)."""
         return {"x-goog-api-key": conn.api_key.reveal(), "Content-Type": "application/json"}
-
-    def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
-        """Gemini's own retry hint lives in the body (``RetryInfo``), not in a header."""
-        err = super().classify_error(status, headers, body)
-        if err.retry_after is None:
-            err.retry_after = retry_delay(body)
-        return err
 
     async def check(self, session: aiohttp.ClientSession, conn: Connection) -> CheckResult:
         """List the models (Gemini names them ``models/<id>``)."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import orjson
 
-from omniroute import CheckResult, Connection, Endpoint, ModelInfo, Provider, hookimpl
-from omniroute_openai.catalog import PROVIDERS
+from omniroute import CheckResult, Connection, Endpoint, ModelInfo, ModelPrice, Provider, hookimpl
+from omniroute_openai.catalog import PRICES, PROVIDERS
 from omniroute_openai.responses import responses_provider
 
 #: Providers without a ``GET /models`` endpoint: a connection is checked with a 1-token chat.
@@ -45,6 +46,15 @@ class OpenAICompatible(Provider):
         return CheckResult(True, latency, status=resp.status, models=[model] if model else [])
 
 
+def catalogue_models(provider_id: str, models: list[tuple[Any, Any, Any]]) -> list[ModelInfo]:
+    """A catalogue entry's models, each with its list price when the catalogue has one."""
+    prices = PRICES.get(provider_id, {})
+    return [
+        ModelInfo(mid, mtype, ctx, ModelPrice(**prices[mid]) if mid in prices else None)
+        for mid, mtype, ctx in models
+    ]
+
+
 def catalogue_providers() -> list[OpenAICompatible]:
     """One provider object per catalogue entry."""
     return [
@@ -56,7 +66,7 @@ def catalogue_providers() -> list[OpenAICompatible]:
             base_url=entry["base_url"],
             docs_url=entry["docs_url"],
             stream_usage=entry["stream_usage"],
-            models=[ModelInfo(mid, mtype, ctx) for mid, mtype, ctx in entry["models"]],
+            models=catalogue_models(entry["id"], entry["models"]),
             check_with_chat=entry["id"] in CHECK_WITH_CHAT,
         )
         for entry in PROVIDERS

@@ -317,3 +317,35 @@ PROVIDERS: list[dict[str, Any]] = [
         ],
     },
 ]
+
+# -- list prices --------------------------------------------------------------------------------
+# Seed prices for the pricing table, in US dollars per 1M tokens, by provider id and model id:
+# ``input`` (uncached prompt), ``output``, and where the vendor lists them ``cached_input``,
+# ``cache_write`` and ``reasoning`` (absent: cached and cache-write tokens cost the input price,
+# reasoning tokens the output price, which is how these vendors bill them). Standard tier,
+# public list prices from each vendor's pricing page as published in late 2025. A model whose
+# price we are not sure of has no entry: its cost shows as unknown until a user sets one
+# (PUT /api/pricing), rather than being wrong.
+PRICES: dict[str, dict[str, dict[str, float]]] = {
+    "openai": {  # https://openai.com/api/pricing/
+        "gpt-5": {"input": 1.25, "cached_input": 0.125, "output": 10.0},
+        "gpt-5-mini": {"input": 0.25, "cached_input": 0.025, "output": 2.0},
+        "gpt-5-nano": {"input": 0.05, "cached_input": 0.005, "output": 0.4},
+        "gpt-4.1": {"input": 2.0, "cached_input": 0.5, "output": 8.0},
+        "text-embedding-3-small": {"input": 0.02, "output": 0.0},
+        "text-embedding-3-large": {"input": 0.13, "output": 0.0},
+    },
+    "groq": {  # https://groq.com/pricing
+        "llama-3.3-70b-versatile": {"input": 0.59, "output": 0.79},
+        "llama-3.1-8b-instant": {"input": 0.05, "output": 0.08},
+    },
+    "xai": {  # https://docs.x.ai/docs/models
+        "grok-4": {"input": 3.0, "cached_input": 0.75, "output": 15.0},
+        "grok-code-fast-1": {"input": 0.2, "cached_input": 0.02, "output": 1.5},
+    },
+    "cohere": {  # https://cohere.com/pricing
+        "command-a-03-2025": {"input": 2.5, "output": 10.0},
+        "command-r-plus-08-2024": {"input": 2.5, "output": 10.0},
+        "command-r7b-12-2024": {"input": 0.0375, "output": 0.15},
+    },
+}

@@ -6,13 +6,24 @@ client reach them, and Responses clients reach it without translation.
 
 from __future__ import annotations
 
-from omniroute import Connection, Endpoint, ErrorKind, ModelInfo, Provider, UpstreamError
-from omniroute_openai.catalog import PROVIDERS
+from omniroute import (
+    Connection,
+    Endpoint,
+    ErrorKind,
+    ModelInfo,
+    ModelPrice,
+    Provider,
+    UpstreamError,
+)
+from omniroute_openai.catalog import PRICES, PROVIDERS
+
+# List price as published on https://openai.com/api/pricing/ in late 2025 (USD per 1M tokens).
+_CODEX_PRICE = ModelPrice(input=1.25, cached_input=0.125, output=10.0)
 
 #: Models served by the Responses API beyond the chat catalogue (the Codex family).
 CODEX_MODELS = [
-    ModelInfo("gpt-5.1-codex", "chat", 400_000),
-    ModelInfo("gpt-5-codex", "chat", 400_000),
+    ModelInfo("gpt-5.1-codex", "chat", 400_000, _CODEX_PRICE),
+    ModelInfo("gpt-5-codex", "chat", 400_000, _CODEX_PRICE),
 ]
 
 
@@ -43,7 +54,12 @@ class OpenAIResponses(Provider):
 def responses_provider() -> OpenAIResponses:
     """The provider, with OpenAI's chat models plus the Codex models."""
     openai = next(entry for entry in PROVIDERS if entry["id"] == "openai")
-    chat = [ModelInfo(mid, "chat", ctx) for mid, kind, ctx in openai["models"] if kind == "chat"]
+    prices = PRICES["openai"]
+    chat = [
+        ModelInfo(mid, "chat", ctx, ModelPrice(**prices[mid]) if mid in prices else None)
+        for mid, kind, ctx in openai["models"]
+        if kind == "chat"
+    ]
     return OpenAIResponses(
         id="openai-responses",
         name="OpenAI (Responses API)",

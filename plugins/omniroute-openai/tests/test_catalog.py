@@ -147,7 +147,7 @@ def test_provider_objects_carry_the_catalogue(registry):
         assert provider.name == entry["name"]
         assert provider.aliases == tuple(entry["aliases"])
         assert provider.stream_usage is entry["stream_usage"]
-        assert provider.models == tuple(ModelInfo(*m) for m in entry["models"])
+        assert [(m.id, m.type, m.context_length) for m in provider.models] == entry["models"]
         for alias in entry["aliases"]:
             assert registry.prefixes[alias] is provider
 
