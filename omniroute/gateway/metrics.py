@@ -4,20 +4,27 @@ Like ``/health`` it needs no session, so a scraper can reach it; it names provid
 counts requests, which is acceptable on a gateway that listens on localhost by default. Put
 it behind the reverse proxy's access rules when the gateway is exposed.
 
-Each app has its own ``CollectorRegistry`` (no module-level state): attempt counters and the
-latency histogram are updated per upstream attempt; breaker states and cooling connections
-are read from the hot state when scraped, so they cost requests nothing.
+Each app has its own ``CollectorRegistry`` (no module-level state). Per upstream attempt the
+gateway only adds to plain tallies (:class:`AttemptTally`): a dictionary increment and a
+bucket index, no locks, no metric objects; they are turned into the Prometheus counter and
+histogram when scraped, as are breaker states and cooling connections, read from the hot state.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
@@ -31,44 +38,70 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 BREAKER_VALUES = {BreakerPhase.CLOSED: 0, BreakerPhase.HALF_OPEN: 1, BreakerPhase.OPEN: 2}
 
 
+class AttemptTally:
+    """Upstream attempts by provider, status and outcome, and their latency per provider, as
+    plain numbers: what :class:`AttemptCollector` turns into metrics when scraped."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[tuple[str, int, str], int] = {}
+        # Per provider: a count per bucket (the last one is +Inf) and the sum of seconds.
+        self.buckets: dict[str, list[int]] = {}
+        self.seconds: dict[str, float] = {}
+
+    def observe(self, provider: str, status: int, outcome: str, seconds: float) -> None:
+        """Count one upstream attempt (registered as a resilience observer)."""
+        key = (provider, status, outcome)
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+        counts = self.buckets.get(provider)
+        if counts is None:
+            counts = self.buckets[provider] = [0] * (len(LATENCY_BUCKETS) + 1)
+            self.seconds[provider] = 0.0
+        counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.seconds[provider] += seconds
+
+
+class AttemptCollector(Collector):
+    """The attempt counter and latency histogram, built from the tally at scrape time."""
+
+    def __init__(self, tally: AttemptTally) -> None:
+        self.tally = tally
+
+    def collect(self) -> Iterator[Metric]:
+        """``omniroute_upstream_requests_total`` and ``omniroute_upstream_latency_seconds``."""
+        attempts = CounterMetricFamily(
+            "omniroute_upstream_requests",
+            "Upstream attempts by provider, HTTP status and outcome (ok or the error kind).",
+            labels=["provider", "status", "outcome"],
+        )
+        for (provider, status, outcome), count in sorted(self.tally.attempts.items()):
+            attempts.add_metric([provider, str(status), outcome], count)
+        yield attempts
+        latency = HistogramMetricFamily(
+            "omniroute_upstream_latency_seconds",
+            "Time until an upstream's answer was usable (the first event, for streams).",
+            labels=["provider"],
+        )
+        bounds = [*(str(bound) for bound in LATENCY_BUCKETS), "+Inf"]
+        for provider, counts in sorted(self.tally.buckets.items()):
+            cumulative, running = [], 0
+            for bound, count in zip(bounds, counts, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            latency.add_metric([provider], cumulative, self.tally.seconds[provider])
+        yield latency
+
+
 class GatewayMetrics:
-    """The app's Prometheus registry and the instruments the gateway updates."""
+    """The app's Prometheus registry: attempt tallies and what the hot state shows."""
 
     def __init__(self, resilience: Resilience) -> None:
         self.started = time.monotonic()
         self.registry = CollectorRegistry(auto_describe=True)
-        self.attempts = Counter(
-            "omniroute_upstream_requests",
-            "Upstream attempts by provider, HTTP status and outcome (ok or the error kind).",
-            ["provider", "status", "outcome"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "omniroute_upstream_latency_seconds",
-            "Time until an upstream's answer was usable (the first event, for streams).",
-            ["provider"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self._counters: dict[tuple[str, int, str], Counter] = {}
-        self._histograms: dict[str, Histogram] = {}
+        self.tally = AttemptTally()
+        self.registry.register(AttemptCollector(self.tally))
         self.registry.register(HotStateCollector(resilience, self.started))
         ProcessCollector(registry=self.registry)
-        resilience.observers.append(self.observe)
-
-    def observe(self, provider: str, status: int, outcome: str, seconds: float) -> None:
-        """Count one upstream attempt (registered as a resilience observer)."""
-        # ``labels()`` builds and locks on every call; the labelled children are cached
-        # instead, since this runs once per upstream attempt.
-        key = (provider, status, outcome)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = self.attempts.labels(provider, str(status), outcome)
-        counter.inc()
-        histogram = self._histograms.get(provider)
-        if histogram is None:
-            histogram = self._histograms[provider] = self.latency.labels(provider)
-        histogram.observe(seconds)
+        resilience.observers.append(self.tally.observe)
 
     def render(self) -> bytes:
         """The current metrics in the Prometheus text format."""
