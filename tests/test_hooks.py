@@ -124,6 +124,9 @@ async def test_hook_register_formats_adds_formats_beside_the_builtin_one(make_ga
         def error_body(self, err: GatewayError) -> bytes:
             return err.message.encode()
 
+        def stream_error_event(self, err: GatewayError) -> bytes:
+            return b"data: " + err.message.encode() + b"\n\n"
+
     class PlainPlugin:
         @hookimpl
         def register_formats(self, register):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
 from omniroute.errors import BadRequest, GatewayError
@@ -32,7 +33,7 @@ class StreamEncoder(Protocol):
     def finish(self) -> bytes: ...
 
 
-class Format:
+class Format(ABC):
     """A wire format (an API dialect) registered through ``register_formats``.
 
     A format owns how failures look to clients that speak it (the JSON error body for a plain
@@ -50,13 +51,13 @@ class Format:
     name: str = ""
     error_content_type: str = "application/json"
 
+    @abstractmethod
     def error_body(self, err: GatewayError) -> bytes:
         """The body of an error answer in this format."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stream_error_event(self, err: GatewayError) -> bytes:
         """One complete stream event that tells a client the stream failed."""
-        raise NotImplementedError
 
     def passthrough_request(
         self, body: dict[str, Any], model: str, *, stream_usage: bool
