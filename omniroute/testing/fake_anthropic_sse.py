@@ -21,6 +21,7 @@ from omniroute.testing.fake_openai_sse import (
     open_sse,
     pause,
     random_id,
+    sample_from_schema,
     split_arguments,
     split_text,
 )
@@ -33,7 +34,6 @@ __all__ = [
     "encode_event",
     "message_body",
     "plan_message_answer",
-    "sample_from_schema",
     "send_events",
     "stream_events",
 ]
@@ -259,23 +259,6 @@ def _chosen_tool(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if kind == "tool" and isinstance(choice, Mapping):
         return next((t for t in tools if t.get("name") == choice.get("name")), tools[0])
     return tools[0]
-
-
-def sample_from_schema(schema: Mapping[str, Any], depth: int = 0) -> Any:
-    """A deterministic value matching a JSON schema (first enum value, ``"test"``, ``1``...)."""
-    if schema.get("enum"):
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object" or (kind is None and "properties" in schema):
-        properties: Mapping[str, Any] = schema.get("properties") or {}
-        names = schema.get("required") or list(properties)
-        if depth > 4:
-            return {}
-        return {name: sample_from_schema(properties.get(name, {}), depth + 1) for name in names}
-    samples = {"string": "test", "integer": 1, "number": 1.5, "boolean": True, "array": []}
-    return samples.get(kind) if isinstance(kind, str) else None
 
 
 def _words(value: Any) -> int:

@@ -19,9 +19,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from omniroute.testing.fake_anthropic_sse import sample_from_schema
 from omniroute.testing.fake_gemini_validation import get_field
-from omniroute.testing.fake_openai_sse import open_sse, pause, split_arguments, split_text
+from omniroute.testing.fake_openai_sse import (
+    open_sse,
+    pause,
+    sample_from_schema,
+    split_arguments,
+    split_text,
+)
 
 __all__ = [
     "GeminiAnswer",

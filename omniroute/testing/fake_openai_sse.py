@@ -32,6 +32,7 @@ __all__ = [
     "pause",
     "plan_chat_answer",
     "random_id",
+    "sample_from_schema",
     "send_sse",
     "split_arguments",
     "split_text",
@@ -237,7 +238,7 @@ def plan_chat_answer(body: Mapping[str, Any]) -> ChatAnswer:
     tool = _chosen_tool(body) if last.get("role") == "user" else None
     if tool is not None:
         function = tool["function"]
-        arguments = orjson.dumps(_sample_from_schema(function.get("parameters") or {})).decode()
+        arguments = orjson.dumps(sample_from_schema(function.get("parameters") or {})).decode()
         call = ToolCall(name=function["name"], arguments=arguments)
         return ChatAnswer(model, None, (call,), "tool_calls", prompt_tokens)
     if last.get("role") == "tool":
@@ -264,7 +265,9 @@ def _chosen_tool(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return tools[0]
 
 
-def _sample_from_schema(schema: Mapping[str, Any], depth: int = 0) -> Any:
+def sample_from_schema(schema: Mapping[str, Any], depth: int = 0) -> Any:
+    """A deterministic value matching a JSON schema (first enum value, ``"test"``, ``1``...);
+    every fake uses it for the tool arguments and structured outputs it makes up."""
     if schema.get("enum"):
         return schema["enum"][0]
     kind = schema.get("type")
@@ -275,7 +278,7 @@ def _sample_from_schema(schema: Mapping[str, Any], depth: int = 0) -> Any:
         names = schema.get("required") or list(properties)
         if depth > 4:
             return {}
-        return {name: _sample_from_schema(properties.get(name, {}), depth + 1) for name in names}
+        return {name: sample_from_schema(properties.get(name, {}), depth + 1) for name in names}
     samples = {"string": "test", "integer": 1, "number": 1.5, "boolean": True, "array": []}
     return samples.get(kind) if isinstance(kind, str) else None
 

@@ -17,8 +17,12 @@ from typing import Any
 
 import orjson
 
-from omniroute.testing.fake_anthropic_sse import sample_from_schema
-from omniroute.testing.fake_openai_sse import random_id, split_arguments, split_text
+from omniroute.testing.fake_openai_sse import (
+    random_id,
+    sample_from_schema,
+    split_arguments,
+    split_text,
+)
 from omniroute.testing.fake_responses_validation import message_parts
 
 __all__ = [
