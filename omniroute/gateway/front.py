@@ -22,6 +22,22 @@ SSE_HEADERS = {
 CLIENT_CLOSED = 499
 
 
+class EventStream(web.StreamResponse):
+    """A streamed answer (``text/event-stream``) whose headers leave with its first bytes.
+
+    aiohttp sends a stream's headers on their own as soon as it is prepared; every relay here
+    writes its first events right after preparing (they were read before committing), so
+    holding the headers back delays nothing and saves a send per stream. ``web.Response``
+    uses the same switch; it is not public API, so an aiohttp that renamed it would only
+    lose the saving.
+    """
+
+    _send_headers_immediately = False
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__(headers={**SSE_HEADERS, **headers})
+
+
 def error_response(fmt: Format, err: GatewayError) -> web.Response:
     """An error answer in the caller's own format."""
     headers = {}
@@ -89,5 +105,13 @@ async def write_or_gone(response: web.StreamResponse, data: bytes) -> None:
     """Write to the client; a closed connection becomes :class:`ClientGone`."""
     try:
         await response.write(data)
+    except (ConnectionResetError, RuntimeError) as exc:
+        raise ClientGone from exc
+
+
+async def end_stream(response: web.StreamResponse, final: bytes) -> None:
+    """Write the last bytes together with the end of the chunked body: one send, not two."""
+    try:
+        await response.write_eof(final)
     except (ConnectionResetError, RuntimeError) as exc:
         raise ClientGone from exc

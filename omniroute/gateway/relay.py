@@ -21,8 +21,9 @@ from omniroute.formats.base import Format
 from omniroute.formats.openai_stream import usage_from_openai
 from omniroute.gateway.front import (
     CLIENT_CLOSED,
-    SSE_HEADERS,
     ClientGone,
+    EventStream,
+    end_stream,
     record,
     usage_columns,
     write_or_gone,
@@ -237,6 +238,15 @@ class Heartbeat:
             await asyncio.gather(self._pending, return_exceptions=True)
 
 
+async def _emit(response: web.StreamResponse, state: ChatStreamState, out: bytes) -> None:
+    """Relay ``out``; once it holds ``[DONE]``, with the end of the body in the same send."""
+    if state.done:
+        await end_stream(response, out)
+    elif out:
+        state.last_write = time.monotonic()
+        await write_or_gone(response, out)
+
+
 async def _relay_rest(
     start: StreamStart, state: ChatStreamState, response: web.StreamResponse, fmt: Format
 ) -> UpstreamError | None:
@@ -247,10 +257,9 @@ async def _relay_rest(
     cut: UpstreamError | None = None
     try:
         async for chunk in start.chunks:
-            out = state.take_block(start.scanner.feed_block(chunk))
-            if out:
-                state.last_write = time.monotonic()
-                await write_or_gone(response, out)
+            if state.done:
+                continue  # nothing follows [DONE]; read on so the connection can be reused
+            await _emit(response, state, state.take_block(start.scanner.feed_block(chunk)))
         if start.scanner.pending.strip() and not state.done:
             cut = UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended mid-event")
     except TRANSPORT_ERRORS as exc:
@@ -259,12 +268,12 @@ async def _relay_rest(
     if state.done:
         return None
     if cut is None and state.finished:
-        await write_or_gone(response, DONE_EVENT)  # the upstream omitted it; clients wait for it
+        await end_stream(response, DONE_EVENT)  # the upstream omitted it; clients wait for it
         return None
     if cut is None and state.errored:
         return UpstreamError(ErrorKind.UPSTREAM, "upstream sent an error event")
     cut = cut or UpstreamError(ErrorKind.UPSTREAM, "upstream stream ended before it was complete")
-    await write_or_gone(response, fmt.stream_error_event(cut))
+    await end_stream(response, fmt.stream_error_event(cut))
     return cut
 
 
@@ -277,19 +286,22 @@ async def relay_chat_stream(
     state = ChatStreamState(client_wants_usage=wants_usage)
     state.credential = ctx.connection.api_key if ctx.connection else None
     fmt = ctx.source
-    response = web.StreamResponse(headers={**SSE_HEADERS, **route_headers(ctx)})
+    response = EventStream(route_headers(ctx))
     status, error_kind, ttft = 200, None, None
     heartbeat: Heartbeat | None = None
     try:
         await response.prepare(request)
-        heartbeat = Heartbeat(response, state, request.app[SETTINGS].heartbeat_interval)
-        await write_or_gone(response, state.take_block(start.first_block))
+        first = state.take_block(start.first_block)
+        if not state.done:  # an answer that came whole needs no heartbeat
+            heartbeat = Heartbeat(response, state, request.app[SETTINGS].heartbeat_interval)
+        await _emit(response, state, first)
         ttft = round(ctx.elapsed_ms(), 2)
         failure = await _relay_rest(start, state, response, fmt)
         if failure is not None:
             status, error_kind = 502, failure.kind.value
-        await heartbeat.stop()
-        await response.write_eof()
+        if heartbeat is not None:
+            await heartbeat.stop()
+        await response.write_eof()  # nothing to do when [DONE] already ended the stream
     except ClientGone:
         status, error_kind = CLIENT_CLOSED, "client_closed"
     except asyncio.CancelledError:

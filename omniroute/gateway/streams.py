@@ -18,8 +18,9 @@ from omniroute.formats import ir
 from omniroute.formats.base import Format, StreamDecoder, StreamEncoder
 from omniroute.gateway.front import (
     CLIENT_CLOSED,
-    SSE_HEADERS,
     ClientGone,
+    EventStream,
+    end_stream,
     record,
     usage_columns,
     write_or_gone,
@@ -192,7 +193,7 @@ async def relay_decoded(
     output = _Output(None if target is source else source.stream_encoder(model, ctx.body))
     seen = Observed()
     seen.note(start.events)
-    response = web.StreamResponse(headers={**SSE_HEADERS, **route_headers(ctx)})
+    response = EventStream(route_headers(ctx))
     status, error_kind, ttft = 200, None, None
     heartbeat: Heartbeat | None = None
     try:
@@ -216,14 +217,6 @@ async def relay_decoded(
         start.response.close()
         record(gw, ctx, status, error_kind=error_kind, ttft_ms=ttft, **usage_columns(seen.usage))
     return response
-
-
-async def end_stream(response: web.StreamResponse, final: bytes) -> None:
-    """Write the last bytes together with the end of the chunked body: one send, not two."""
-    try:
-        await response.write_eof(final)
-    except (ConnectionResetError, RuntimeError) as exc:
-        raise ClientGone from exc
 
 
 async def _relay_rest(
