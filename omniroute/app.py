@@ -25,6 +25,7 @@ from omniroute.appkeys import (
     SETTINGS,
     STORE,
 )
+from omniroute.dashboard import routes as dashboard_routes
 from omniroute.errors import ConfigError
 from omniroute.gateway import (
     anthropic_routes,
@@ -76,7 +77,9 @@ def create_app(
     provider_routes.add_routes(app)
     status.add_routes(app)
     metrics.add_routes(app)
+    dashboard_routes.add_routes(app)
     api = admin_routes.create_api_app()
+    dashboard_routes.add_api_routes(api)
     for route in registry.routes:
         # Plugin routes under /api/ join the management API and its session check.
         if route.path.startswith("/api/"):

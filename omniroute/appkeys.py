@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from omniroute.admin.sessions import SessionSigner
+    from omniroute.dashboard.assets import PackageFiles
     from omniroute.gateway.metrics import GatewayMetrics
     from omniroute.gateway.pipeline import Gateway
     from omniroute.ledger.ledger import Ledger
@@ -32,3 +33,4 @@ METRICS: web.AppKey[GatewayMetrics] = web.AppKey("metrics")
 SESSIONS: web.AppKey[SessionSigner] = web.AppKey("sessions")
 REQUEST_LOG: web.AppKey[RequestLog | None] = web.AppKey("request_log")
 BACKUPS: web.AppKey[BackupScheduler] = web.AppKey("backups")
+DASHBOARD_FILES: web.AppKey[PackageFiles] = web.AppKey("dashboard_files")

@@ -231,8 +231,21 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class DashboardPanel:
-    """A dashboard page: navigation entry, the page module or template, its assets and the
-    management API routes it calls (so the shell can tell a user what a panel needs)."""
+    """A piece of the dashboard, contributed by a plugin.
+
+    ``page`` is the panel's ES module and ``assets`` its style sheets, each named
+    ``"package:path/inside/it"`` (``"omniroute_kiro:dashboard/connect.js"``): the files ship
+    inside the plugin's Python package and the gateway serves them from there, so a dashboard
+    needs no CDN and no build step. The module's default export has
+    ``mount(root, ctx)``; see ``docs/writing-a-plugin.md`` for what ``ctx`` offers.
+
+    ``slot`` says where the panel goes: ``"page"`` is a page of its own in the navigation
+    (ordered by ``order``, shown with ``title`` and ``icon``, a short name from the shell's
+    icon set or one emoji); ``"connect:<provider id>"`` is the form the Providers page shows
+    to connect an account of that provider (OAuth, device code, import), in place of the
+    generic form built from the provider's auth flow. ``api_routes`` lists the management API
+    routes the panel calls (``"GET /api/usage"``), shown when the panel fails to load.
+    """
 
     id: str
     title: str
@@ -241,3 +254,16 @@ class DashboardPanel:
     order: int = 100
     assets: tuple[str, ...] = ()
     api_routes: tuple[str, ...] = ()
+    slot: str = "page"
+
+    def __post_init__(self) -> None:
+        for spec in (self.page, *self.assets):
+            package, _, path = spec.partition(":")
+            if not package or not path or path.startswith("/") or ".." in path.split("/"):
+                raise ValueError(
+                    f"dashboard panel '{self.id}': '{spec}' is not 'package:relative/path'"
+                )
+        if self.slot != "page" and not self.slot.startswith("connect:"):
+            raise ValueError(
+                f"dashboard panel '{self.id}': slot must be 'page' or 'connect:<provider id>'"
+            )

@@ -28,6 +28,7 @@ DEFAULT_PLUGINS = (
     "omniroute.routing.strategies",
     "omniroute.routing.combo_strategies",
     "omniroute.accounts.flows",
+    "omniroute.dashboard.builtin_panels",
 )
 
 
@@ -135,6 +136,10 @@ class Registry:
         except KeyError:
             known = sorted(sid for k, sid in self.strategies if k == kind)
             raise ConfigError(f"unknown {kind} strategy {strategy_id!r}; known: {known}") from None
+
+    def owner(self, category: str, key: str) -> str | None:
+        """The plugin that registered ``key`` in ``category`` (``"dashboard panel"``, ...)."""
+        return self._owners.get((category, key.lower()))
 
     def claim(self, plugin: str, category: str, key: str, label: str | None = None) -> None:
         """Record that ``plugin`` owns ``key`` in ``category``; a second owner is an error.

@@ -120,15 +120,19 @@ async def test_login_cookie_is_secure_when_configured(make_gateway):
     assert session_cookie(resp)["secure"]
 
 
+LOGGED_IN = {"authenticated": True, "admitted": True, "user": "admin", "loginRequired": True}
+LOGGED_OUT = {"authenticated": False, "admitted": False, "user": None, "loginRequired": True}
+
+
 async def test_auth_status_tells_whether_the_session_is_valid(gateway):
-    assert (await gateway.api("GET", "/api/auth/status")) == (200, {"authenticated": True})
+    assert (await gateway.api("GET", "/api/auth/status")) == (200, LOGGED_IN)
     status, body, _ = await anonymous(gateway, "GET", "/api/auth/status")
-    assert (status, body) == (200, {"authenticated": False})
+    assert (status, body) == (200, LOGGED_OUT)
 
 
 async def test_logout_ends_the_session(gateway):
     assert (await gateway.api("POST", "/api/auth/logout"))[0] == 200
-    assert (await gateway.api("GET", "/api/auth/status"))[1] == {"authenticated": False}
+    assert (await gateway.api("GET", "/api/auth/status"))[1] == LOGGED_OUT
     assert (await gateway.api("GET", "/api/providers"))[0] == 401
 
 

@@ -447,10 +447,10 @@ class PanelPlugin:
             DashboardPanel(
                 id="team-usage",
                 title="Team usage",
-                page="team_usage.js",
+                page="team_usage:panel.js",
                 icon="chart",
                 order=50,
-                api_routes=("/api/usage",),
+                api_routes=("GET /api/usage",),
             )
         )
 
@@ -460,8 +460,8 @@ async def test_hook_register_dashboard_panels(make_gateway):
     panel = gateway.app[REGISTRY].panels["team-usage"]
     assert (panel.title, panel.page, panel.api_routes) == (
         "Team usage",
-        "team_usage.js",
-        ("/api/usage",),
+        "team_usage:panel.js",
+        ("GET /api/usage",),
     )
     _, plugins = await gateway.api("GET", "/api/plugins")
     assert registered_by(plugins, "t") == {"dashboard panel": ["team-usage"]}

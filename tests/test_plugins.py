@@ -431,7 +431,7 @@ class EverythingPlugin:
 
     @hookimpl
     def register_dashboard_panels(self, register):
-        register(DashboardPanel("alpha", "Alpha", "alpha.js"))
+        register(DashboardPanel("alpha", "Alpha", "alpha:panel.js"))
 
 
 def test_describe_plugins_lists_name_distribution_version_hooks_and_registrations(site):

@@ -1,4 +1,4 @@
-"""GET /health and the landing page at /."""
+"""GET /health."""
 
 from __future__ import annotations
 
@@ -8,9 +8,3 @@ async def test_health_answers_without_a_key(make_gateway):
     async with gateway.admin.get(gateway.url + "/health") as resp:
         body = await resp.json()
     assert resp.status == 200 and body["status"] == "ok"
-
-
-async def test_landing_page_says_where_the_apis_are(gateway):
-    async with gateway.admin.get(gateway.url + "/") as resp:
-        page = await resp.text()
-    assert resp.status == 200 and "/v1" in page and "/api" in page

@@ -58,8 +58,17 @@ def _error(err: GatewayError) -> web.Response:
 async def api_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Require a dashboard session and render every error in the API's JSON shape."""
+    """Refuse cross-site writes, require a dashboard session and render every error in the
+    API's JSON shape."""
     try:
+        if security.cross_site_write(request):
+            raise GatewayError(
+                ErrorKind.AUTH,
+                f"{request.method} {request.path} from another site's page is refused",
+                status=403,
+                code="cross_site_request",
+                type="permission_error",
+            )
         if request.path not in PUBLIC and not security.admitted(request):
             raise GatewayError(
                 ErrorKind.AUTH, "login required: POST /api/auth/login", code="login_required"

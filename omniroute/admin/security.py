@@ -12,6 +12,8 @@ still needs the current one.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import sqlite_utils
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,6 +52,27 @@ def admitted(request: web.Request) -> bool:
     if not index.sections.security.login_required and open_to(request, index.ip_rules):
         return True
     return has_session(request)
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def cross_site_write(request: web.Request) -> bool:
+    """Whether a state-changing request came from a page of another site (CSRF).
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site`` and ``Origin``, which pages
+    cannot forge; the session cookie is also ``SameSite=Lax``. Clients that are not browsers
+    (curl, scripts) send neither header and are not at risk: they hold no cookie by accident.
+    """
+    if request.method not in UNSAFE_METHODS:
+        return False
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    return origin == "null" or urlsplit(origin).netloc.lower() != request.host.lower()
 
 
 def open_to(request: web.Request, rules: IpRules) -> bool:
@@ -105,8 +128,19 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def auth_status(request: web.Request) -> web.Response:
-    """``GET /api/auth/status``: whether the caller holds a valid session."""
-    return json_response({"authenticated": has_session(request)})
+    """``GET /api/auth/status``: whether the caller holds a valid session, whether it may use
+    the management API (``admitted``: a session, or login switched off for this client), and
+    who it is (one administrator)."""
+    session = has_session(request)
+    login_required = request.config_dict[GATEWAY].index.sections.security.login_required
+    return json_response(
+        {
+            "authenticated": session,
+            "admitted": admitted(request),
+            "user": "admin" if session else None,
+            "loginRequired": login_required,
+        }
+    )
 
 
 class PasswordChange(BaseModel):

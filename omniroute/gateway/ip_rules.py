@@ -131,6 +131,12 @@ def _denied(app: web.Application, path: str, api: bool) -> web.Response:
     return web.Response(body=fmt.error_body(err), status=403, content_type=fmt.error_content_type)
 
 
+def is_management_path(path: str) -> bool:
+    """Whether ``path`` belongs to the management side (``/api`` and the dashboard), which
+    the ``api`` rules govern; everything else is the gateway's, under the ``v1`` rules."""
+    return path in ("/", "/api", "/dashboard") or path.startswith(("/api/", "/dashboard/"))
+
+
 def ip_middleware(app: web.Application) -> Middleware:
     """The app-wide middleware enforcing the current index's IP rules (``/api`` and the rest
     separately). It reads the rules from the live snapshot, so changes apply at once."""
@@ -141,7 +147,7 @@ def ip_middleware(app: web.Application) -> Middleware:
         if rules.empty:
             return await handler(request)
         path = request.path
-        api = path == "/api" or path.startswith("/api/")
+        api = is_management_path(path)
         access = rules.api if api else rules.v1
         if not access.empty:
             address = rules.client_address(request.remote, request.headers.get("X-Forwarded-For"))

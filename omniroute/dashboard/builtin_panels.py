@@ -1,0 +1,49 @@
+"""The dashboard's own pages, registered through ``register_dashboard_panels`` like any
+plugin's (default plugin)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from omniroute.extensions import DashboardPanel
+from omniroute.hookspecs import hookimpl
+
+
+def _page(
+    panel_id: str, title: str, icon: str, order: int, api_routes: tuple[str, ...]
+) -> DashboardPanel:
+    return DashboardPanel(
+        id=panel_id,
+        title=title,
+        page=f"omniroute.dashboard:static/panels/{panel_id}.js",
+        icon=icon,
+        order=order,
+        api_routes=api_routes,
+    )
+
+
+BUILTIN_PANELS = (
+    _page(
+        "providers",
+        "Providers",
+        "plug",
+        10,
+        ("GET /api/providers", "POST /api/providers", "GET /api/plugins"),
+    ),
+    _page("combos", "Combos", "layers", 20, ("GET /api/combos", "POST /api/combos")),
+    _page("keys", "API keys", "key", 30, ("GET /api/keys", "POST /api/keys")),
+    _page("usage", "Usage", "chart", 40, ("GET /api/usage/history", "GET /api/usage/requests")),
+    _page("costs", "Costs", "coins", 50, ("GET /api/usage/budget", "GET /api/pricing")),
+    _page("health", "Health", "heart", 60, ("GET /api/monitoring/health",)),
+    _page("settings", "Settings", "gear", 70, ("GET /api/settings/{section}",)),
+    _page("translator", "Translator", "swap", 80, ("POST /api/translator/translate",)),
+    _page("cli-tools", "CLI tools", "terminal", 90, ("GET /api/cli-tools",)),
+)
+
+
+@hookimpl
+def register_dashboard_panels(register: Callable[[DashboardPanel], None]) -> None:
+    """Register the built-in pages: providers, combos, keys, usage, costs, health, settings,
+    translator and CLI tools."""
+    for panel in BUILTIN_PANELS:
+        register(panel)
