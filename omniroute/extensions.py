@@ -180,6 +180,11 @@ class UpstreamResponse:
         async for chunk in self._live.content.iter_any():
             yield chunk
 
+    def arrived(self) -> bool:
+        """Whether the whole body is already here (buffered, or built from bytes): a relay
+        needs no heartbeat for what is left."""
+        return self._live is None or self._live.content.is_eof()
+
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once when the response is closed (a stream's end, for the
         gateway's per-connection concurrency slots)."""

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from omniroute.accounts.vault import Secret
 from omniroute.gateway.relay import ChatStreamState
-from omniroute.gateway.sse import SSEScanner
+from omniroute.gateway.sse import SSEScanner, block_data, split_events
 from omniroute.testing import Reply
 
 HI = [{"role": "user", "content": "one two three four five six"}]
@@ -172,6 +172,23 @@ def test_sse_scanner_accepts_any_split_and_line_ending(pieces):
     events = [event for piece in pieces for event in scanner.feed(piece)]
     assert [data for _, data in events if data is not None] == [b'{"a":1}']
     assert scanner.pending == b""
+
+
+@pytest.mark.parametrize(
+    ("block", "payloads"),
+    [
+        (b'data: {"a":1}\n\ndata: [DONE]\n\n', [b'{"a":1}', b"[DONE]"]),  # the fast path
+        (b"data: \n\n", [b""]),
+        (b'data:{"a":1}\n\n', [b'{"a":1}']),  # no space after the colon
+        (b': ping\n\ndata: x\n\n', [b"x"]),  # comments are skipped
+        (b"event: delta\ndata: x\n\n", [b"x"]),
+        (b"data: a\ndata: b\n\n", [b"a\nb"]),  # multi-line data
+        (b"\n\n\ndata: x\n\n", [b"x"]),  # stray blank lines
+    ],
+)
+def test_block_data_gives_the_payloads_whatever_the_events_look_like(block, payloads):
+    assert block_data(block) == payloads
+    assert block_data(block) == [d for _, d in split_events(block) if d is not None]
 
 
 def sse(*payloads: dict | str) -> bytes:

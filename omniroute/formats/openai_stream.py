@@ -260,11 +260,10 @@ class OpenAIStreamDecoder:
         events: list[ir.Event] = []
         if self._done:
             return events
-        for _raw, data in self._scanner.feed(chunk):
-            if data is not None:
-                self._data(data, events, at_end=False)
-                if self._done:
-                    break
+        for data in self._scanner.feed_data(chunk):
+            self._data(data, events, at_end=False)
+            if self._done:
+                break
         return events
 
     def close(self) -> list[ir.Event]:

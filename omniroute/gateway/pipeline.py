@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -44,6 +45,17 @@ T = TypeVar("T")
 Accept = Callable[[Attempt, UpstreamResponse], Awaitable[T]]
 
 
+_REQUEST_ID_PREFIX = os.urandom(8).hex()
+_REQUEST_IDS = itertools.count(1)
+
+
+def next_request_id() -> str:
+    """A new request id, 32 hex digits: a random prefix per process and a counter, unique
+    across the processes sharing a database (and cheaper than reading the OS's random
+    source for every request, as ``uuid4`` does)."""
+    return f"{_REQUEST_ID_PREFIX}{next(_REQUEST_IDS):016x}"
+
+
 @dataclass(slots=True)
 class RequestContext:
     """One client request on its way through the gateway.
@@ -68,7 +80,7 @@ class RequestContext:
     forwarded: dict[str, str] = field(default_factory=dict)
     ir: ir.Request | None = None
     client_model: str = ""
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=lambda: next_request_id())
     started: float = field(default_factory=time.perf_counter)
     connection: Connection | None = None
     model: str | None = None
@@ -337,7 +349,7 @@ class Gateway:
                 self.resilience.abandoned(admission)
                 raise
             else:
-                self.resilience.succeeded(admission, settings, resp.status)
+                self.resilience.succeeded(admission, resp.status)
                 if ctx.stream:  # the connection stays busy until the relay closes the stream
                     resp.on_close(admission.release)
                 else:

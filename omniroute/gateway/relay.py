@@ -292,7 +292,7 @@ async def relay_chat_stream(
     try:
         await response.prepare(request)
         first = state.take_block(start.first_block)
-        if not state.done:  # an answer that came whole needs no heartbeat
+        if not (state.done or start.response.arrived()):  # more to wait for: keep it alive
             heartbeat = Heartbeat(response, state, request.app[SETTINGS].heartbeat_interval)
         await _emit(response, state, first)
         ttft = round(ctx.elapsed_ms(), 2)

@@ -28,6 +28,12 @@ class SSEScanner:
         """Add ``chunk``; return the events it completed, in order."""
         return split_events(self.feed_block(chunk))
 
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """Add ``chunk``; return the ``data`` payloads of the events it completed (for
+        decoders that need nothing else of an event)."""
+        block = self.feed_block(chunk)
+        return block_data(block) if block else []
+
     def feed_block(self, chunk: bytes) -> bytes:
         """Add ``chunk``; return the events it completed as one block of bytes (LF line endings,
         each event ending in a blank line), or ``b""``. Relays use this to pass events on without
@@ -57,6 +63,22 @@ def split_events(block: bytes) -> list[tuple[bytes, bytes | None]]:
         if part:
             events.append((part + b"\n\n", event_data(part)))
     return events
+
+
+def block_data(block: bytes) -> list[bytes]:
+    """The ``data`` payloads of a block's events, skipping events without data (comments)."""
+    parts = block.split(b"\n\n")
+    events = parts[:-1] if block.endswith(b"\n\n") else parts
+    # The common block, a run of one-line "data: " events, needs no per-event parsing: each
+    # event accounts for exactly two of the block's newlines.
+    if block.count(b"\n") == 2 * len(events) and all(e.startswith(b"data: ") for e in events):
+        return [event[6:] for event in events]
+    payloads = []
+    for part in parts:
+        part = part.lstrip(b"\n")
+        if part and (data := event_data(part)) is not None:
+            payloads.append(data)
+    return payloads
 
 
 def event_data(event: bytes) -> bytes | None:

@@ -198,13 +198,15 @@ async def relay_decoded(
     heartbeat: Heartbeat | None = None
     try:
         await response.prepare(request)
-        heartbeat = Heartbeat(response, seen, request.app[SETTINGS].heartbeat_interval)
+        if not start.response.arrived():  # more to wait for: keep the client's stream alive
+            heartbeat = Heartbeat(response, seen, request.app[SETTINGS].heartbeat_interval)
         await write_or_gone(response, output.render(start.blocks, start.events))
         ttft = round(ctx.elapsed_ms(), 2)
         final, failure = await _relay_rest(start, seen, output, response, source)
         if failure is not None:
             status, error_kind = 502, failure.kind.value
-        await heartbeat.stop()
+        if heartbeat is not None:
+            await heartbeat.stop()
         await end_stream(response, final)
     except ClientGone:
         status, error_kind = CLIENT_CLOSED, "client_closed"

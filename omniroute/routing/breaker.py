@@ -124,6 +124,18 @@ class CircuitBreaker:
                 breaker.trips = 0
                 self._open(breaker, profile, error)
 
+    def succeeded(self, provider_id: str, *, probe: bool) -> None:
+        """An attempt got an answer the client got: the provider is up (the breaker closes).
+        The same as :meth:`record` without an error, without needing the provider's
+        profile."""
+        breaker = self.state.breakers().get(provider_id)
+        if breaker is None:
+            return  # the common case: a healthy provider costs one dict lookup
+        if probe:
+            breaker.probing = False
+        if breaker.phase is not BreakerPhase.CLOSED or breaker.failures:
+            self._close(breaker)
+
     def release(self, provider_id: str, *, probe: bool) -> None:
         """An admitted attempt ended without an outcome (the client left, a local limit):
         a probe's turn passes to the next request."""

@@ -109,14 +109,12 @@ class Resilience:
         self.health.used(conn.id)
         return Admission(provider_id, conn.id, probe, slot, time.perf_counter())
 
-    def succeeded(self, admission: Admission, settings: ResilienceSettings, status: int) -> None:
+    def succeeded(self, admission: Admission, status: int) -> None:
         """The attempt got a usable answer (its slot stays taken until released)."""
         latency = admission.latency_ms()
         provider_id = admission.provider_id
         self.health.succeeded(admission.connection_id, latency)
-        self.breaker.record(
-            provider_id, settings.profile_for(provider_id), None, probe=admission.probe
-        )
+        self.breaker.succeeded(provider_id, probe=admission.probe)
         self.state.latencies(provider_id).add(self.clock(), latency)
         self._observe(provider_id, status, "ok", latency)
 
