@@ -86,14 +86,16 @@ class LiveGateway:
     before the browser looks at it (the browser itself always goes through the dashboard).
     """
 
-    def __init__(self, loop: BackgroundLoop, data_dir: Path, **settings: Any) -> None:
+    def __init__(
+        self, loop: BackgroundLoop, data_dir: Path, pm: Any = None, **settings: Any
+    ) -> None:
         self._loop = loop
         self.fake = FakeOpenAIUpstream(api_key=UPSTREAM_KEY)
         self._upstream_runner, upstream_url = loop.run(_serve(self.fake.app))
         self.upstream_url = upstream_url + "/v1"
         self.upstream_key = UPSTREAM_KEY
         self.password = ADMIN_PASSWORD
-        app = create_app(make_settings(data_dir, **settings), get_plugin_manager())
+        app = create_app(make_settings(data_dir, **settings), pm or get_plugin_manager())
         self.app = app
         self._runner, self.url = loop.run(_serve(app))
         self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
