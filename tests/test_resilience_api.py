@@ -327,3 +327,16 @@ async def test_max_concurrent_holds_across_concurrent_streams(gateway, upstream,
     assert texts == ["echo: hi"] * 12
     assert peak == 2
     assert sum(s.in_flight for s in resilience.state.accounts().values()) == 0
+
+
+async def test_deleting_a_connection_drops_its_limits_so_later_changes_still_apply(
+    gateway, upstream
+):
+    conn = await gateway.connect(upstream)
+    patch = {"connectionLimits": {conn["id"]: {"maxConcurrent": 2}}}
+    assert (await gateway.api("PATCH", "/api/resilience", json=patch))[0] == 200
+    assert (await gateway.api("DELETE", f"/api/providers/{conn['id']}"))[0] == 200
+    patch = {"profile": {"failureThreshold": 2}}
+    status, body = await gateway.api("PATCH", "/api/resilience", json=patch)
+    assert status == 200, body
+    assert body["settings"]["connectionLimits"] == {}

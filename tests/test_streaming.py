@@ -180,7 +180,7 @@ def test_sse_scanner_accepts_any_split_and_line_ending(pieces):
         (b'data: {"a":1}\n\ndata: [DONE]\n\n', [b'{"a":1}', b"[DONE]"]),  # the fast path
         (b"data: \n\n", [b""]),
         (b'data:{"a":1}\n\n', [b'{"a":1}']),  # no space after the colon
-        (b': ping\n\ndata: x\n\n', [b"x"]),  # comments are skipped
+        (b": ping\n\ndata: x\n\n", [b"x"]),  # comments are skipped
         (b"event: delta\ndata: x\n\n", [b"x"]),
         (b"data: a\ndata: b\n\n", [b"a\nb"]),  # multi-line data
         (b"\n\n\ndata: x\n\n", [b"x"]),  # stray blank lines

@@ -16,6 +16,8 @@ from omniroute.accounts.vault import Vault
 from omniroute.errors import BadRequest
 from omniroute.plugins import Registry
 from omniroute.providers import Provider
+from omniroute.routing.config import load_resilience, save_resilience
+from omniroute.store.db import transaction
 
 
 def parse(model: type[BaseModel], data: Any) -> Any:
@@ -130,3 +132,17 @@ def update_node(
     _check_node(db, registry, fields, node_id)
     row = nodes.update(db, node_id, fields)
     return nodes.to_api(row) if row else None
+
+
+def delete_connection(db: sqlite_utils.Database, connection_id: str) -> bool:
+    """Remove a connection and the settings that name it (its limits override, which would
+    otherwise make the next resilience change fail as naming an unknown connection), in one
+    transaction. Returns whether it existed."""
+    with transaction(db):
+        if not connections.delete(db, connection_id):
+            return False
+        settings = load_resilience(db)
+        if connection_id in settings.connection_limits:
+            limits = {k: v for k, v in settings.connection_limits.items() if k != connection_id}
+            save_resilience(db, settings.model_copy(update={"connection_limits": limits}))
+    return True

@@ -11,12 +11,14 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from omniroute.admin.http import json_response
 from omniroute.appkeys import GATEWAY, METRICS, SETTINGS
+from omniroute.extensions import AccountState
 from omniroute.plugins import kernel_version
 from omniroute.routing.state import LATENCY_WINDOW_SECONDS
 
@@ -30,6 +32,25 @@ def rss_bytes() -> int:
     except (OSError, ValueError, IndexError):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak if sys.platform == "darwin" else peak * 1024
+
+
+def file_size(path: os.PathLike[str]) -> int | None:
+    """A file's size in bytes, or None when it is not there."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def request_counts(
+    attempts: Mapping[tuple[str, int, str], int], accounts: Mapping[str, AccountState]
+) -> dict[str, int]:
+    """Upstream attempts since start (all, and those that failed) and requests in flight."""
+    return {
+        "attempts": sum(attempts.values()),
+        "failed": sum(n for (_p, _s, outcome), n in attempts.items() if outcome != "ok"),
+        "inFlight": sum(state.in_flight for state in accounts.values()),
+    }
 
 
 async def health(request: web.Request) -> web.Response:
@@ -56,6 +77,11 @@ async def health(request: web.Request) -> web.Response:
         "uptimeSeconds": round(time.monotonic() - app[METRICS].started, 1),
         "memory": {"rssBytes": rss_bytes()},
         "dataDir": str(app[SETTINGS].data_dir),
+        "database": {
+            "path": str(app[SETTINGS].database_path),
+            "sizeBytes": file_size(app[SETTINGS].database_path),
+        },
+        "requests": request_counts(app[METRICS].tally.attempts, resilience.state.accounts()),
         "latencyWindowSeconds": LATENCY_WINDOW_SECONDS,
         "providers": providers,
         "cooling": resilience.cooling(gw.index.all_connections),

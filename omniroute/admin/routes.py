@@ -12,14 +12,18 @@ from omniroute.accounts.checks import check_connection
 from omniroute.admin import (
     backups,
     catalog,
+    cli_tools,
     config_ops,
     keys,
     monitoring,
+    provider_views,
     proxies,
     resilience,
     security,
     settings_sections,
     translator,
+    translator_live,
+    usage_series,
 )
 from omniroute.admin import combos as combos_api
 from omniroute.admin import pricing as pricing_api
@@ -138,7 +142,7 @@ async def update_connection(request: web.Request) -> web.Response:
 
 async def delete_connection(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
-    if not await request.config_dict[STORE].call(connections.delete, ident):
+    if not await request.config_dict[STORE].call(config_ops.delete_connection, ident):
         raise not_found("connection", ident)
     await reload_index(request.config_dict)
     return json_response({"deleted": ident})
@@ -232,6 +236,7 @@ def create_api_app() -> web.Application:
     proxies.add_routes(api)
     settings_sections.add_routes(api)
     catalog.add_routes(api)
+    provider_views.add_routes(api)
     r.add_get("/plugins", list_plugins)
     r.add_get("/providers", list_connections)
     r.add_post("/providers", create_connection)
@@ -247,9 +252,12 @@ def create_api_app() -> web.Application:
     r.add_get("/usage", usage)
     usage_api.add_routes(r)
     pricing_api.add_routes(r)
+    usage_series.add_routes(api)
     r.add_post("/translator/detect", translator.detect)
     r.add_post("/translator/translate", translator.translate)
+    translator_live.add_routes(api)
     backups.add_routes(r)
     resilience.add_routes(api)
     monitoring.add_routes(api)
+    cli_tools.add_routes(api)
     return api

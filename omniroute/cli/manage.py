@@ -191,7 +191,7 @@ def providers_list(ctx: Context, as_json: bool) -> None:
 @with_context
 def providers_remove(ctx: Context, connection_id: str) -> None:
     """Remove the connection CONNECTION_ID."""
-    if not connections.delete(ctx.db, connection_id):
+    if not config_ops.delete_connection(ctx.db, connection_id):
         raise click.ClickException(f"connection '{connection_id}' not found")
     click.echo(f"removed connection {connection_id}")
 

@@ -81,6 +81,7 @@ def record(gw: Gateway, ctx: RequestContext, status: int, **extra: Any) -> float
         "ts": time.time(),
         "request_id": ctx.request_id,
         "endpoint": ctx.endpoint.value,
+        "format": ctx.source.id,  # not a ledger column: for the live monitor
         "provider": ctx.resolved.provider.id,
         "model": ctx.model,
         "connection_id": ctx.connection.id if ctx.connection else None,

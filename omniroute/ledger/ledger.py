@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import sqlite_utils
@@ -81,6 +82,9 @@ class Ledger:
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
         self.written = 0
+        #: Called with every row as it is recorded (the dashboard's live monitor); each
+        #: must be quick and must not raise. Empty, it costs ``record`` one check.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def record(self, row: dict[str, Any]) -> None:
         """Queue one usage row."""
@@ -93,6 +97,9 @@ class Ledger:
             self.dropped += 1
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                 log.warning("usage ledger queue full: %d rows dropped so far", self.dropped)
+        if self.listeners:
+            for listener in self.listeners:
+                listener(row)
 
     def start(self) -> None:
         """Start the writer task."""
@@ -100,7 +107,10 @@ class Ledger:
 
     async def _run(self) -> None:
         while True:
-            self._held.append(await self._queue.get())
+            # Not `self._held.append(await ...)`: that binds the list before waiting, and a
+            # drain() meanwhile replaces it, so the row would land in the discarded list.
+            row = await self._queue.get()
+            self._held.append(row)
             await asyncio.sleep(self._flush_seconds)  # let a batch accumulate
             await self.drain()
 

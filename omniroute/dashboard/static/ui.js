@@ -167,10 +167,18 @@ export function card(title, ...children) {
   return h("section", { class: "card" }, title ? h("h2", { text: title }) : null, children);
 }
 
-/** A labelled form field; `input` is an element with a `name`. */
+let fieldIds = 0;
+
+/**
+ * A labelled form field; `input` is an element with a `name`. The hint describes the input
+ * (aria-describedby) without becoming part of its name.
+ */
 export function field(label, input, hint) {
-  return h("label", { class: "field" }, h("span", { class: "label", text: label }), input,
-    hint ? h("small", { class: "hint", text: hint }) : null);
+  if (!input.id) input.id = `field-${++fieldIds}`;
+  const note = hint ? h("small", { class: "hint", id: `${input.id}-hint`, text: hint }) : null;
+  if (note) input.setAttribute("aria-describedby", note.id);
+  return h("div", { class: "field" },
+    h("label", { class: "label", for: input.id, text: label }), input, note);
 }
 
 /**
@@ -207,10 +215,11 @@ const integer = new Intl.NumberFormat("en-US");
 export const formatInt = (n) => (n === null || n === undefined ? "—" : integer.format(Math.round(n)));
 export const formatCost = (n) => (n === null || n === undefined ? "—" : `$${Number(n).toFixed(n && Math.abs(n) < 0.01 ? 4 : 2)}`);
 export const formatMs = (n) => (n === null || n === undefined ? "—" : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${Math.round(n)} ms`);
-export function formatSeconds(s) {
-  if (s === null || s === undefined) return "—";
-  if (s < 60) return `${Math.ceil(s)} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.ceil(s % 60)} s`;
+export function formatSeconds(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  const s = Math.ceil(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 export function formatTime(value) {
