@@ -10,14 +10,22 @@ from omniroute.hookspecs import hookimpl
 
 
 def _page(
-    panel_id: str, title: str, icon: str, order: int, api_routes: tuple[str, ...]
+    panel_id: str,
+    title: str,
+    icon: str,
+    order: int,
+    api_routes: tuple[str, ...],
+    styles: tuple[str, ...] = (),
 ) -> DashboardPanel:
+    """A built-in page: ``static/panels/<id>.js``, with style sheets named from that folder."""
+    folder = "omniroute.dashboard:static/panels"
     return DashboardPanel(
         id=panel_id,
         title=title,
-        page=f"omniroute.dashboard:static/panels/{panel_id}.js",
+        page=f"{folder}/{panel_id}.js",
         icon=icon,
         order=order,
+        assets=tuple(f"{folder}/{name}.css" for name in styles),
         api_routes=api_routes,
     )
 
@@ -29,6 +37,7 @@ BUILTIN_PANELS = (
         "plug",
         10,
         ("GET /api/providers", "POST /api/providers", "GET /api/provider-catalog"),
+        styles=("providers",),
     ),
     _page(
         "combos",
@@ -45,6 +54,7 @@ BUILTIN_PANELS = (
             "GET /api/providers",
             "GET /api/resilience",
         ),
+        styles=("combos",),
     ),
     _page(
         "keys",
@@ -61,6 +71,7 @@ BUILTIN_PANELS = (
             "POST /api/usage/budget",
             "DELETE /api/usage/budget/{keyId}",
         ),
+        styles=("keys",),
     ),
     _page(
         "usage",
@@ -73,6 +84,7 @@ BUILTIN_PANELS = (
             "GET /api/usage/breakdown",
             "GET /api/usage/export",
         ),
+        styles=("usage",),
     ),
     _page(
         "costs",
@@ -87,6 +99,7 @@ BUILTIN_PANELS = (
             "PUT /api/pricing",
             "GET /api/keys",
         ),
+        styles=("usage",),
     ),
     _page(
         "health",
@@ -124,6 +137,7 @@ BUILTIN_PANELS = (
         "terminal",
         90,
         ("GET /api/cli-tools", "POST /api/cli-tools/{tool}/apply", "POST /api/keys"),
+        styles=("cli-tools",),
     ),
 )
 

@@ -13,7 +13,7 @@
 //   colour(i)  → the palette colour of the i-th series.
 //   formatUsd(v)  → USD with enough digits for the tiny cost of one request ("$0.00000175").
 
-import { h } from "./ui.js";
+import { h, useStyles } from "./ui.js";
 
 const PALETTE = ["#2456d6", "#d97706", "#059669", "#c026d3", "#dc2626", "#0891b2", "#65a30d", "#6b7280"];
 
@@ -23,15 +23,9 @@ export const colour = (i) => PALETTE[i % PALETTE.length];
 const H = 200;
 const PAD = { left: 64, right: 12, top: 14, bottom: 34 };
 
-// A stylesheet next to this module; loaded once, the first time a chart is built.
-let styled = false;
+// The charts' style sheet, next to this module, loaded the first time a chart is built.
 function ensureStyles() {
-  if (styled) return;
-  styled = true;
-  const href = new URL("./charts.css", import.meta.url).href;
-  if (!document.querySelector(`link[href="${CSS.escape(href)}"]`)) {
-    document.head.append(h("link", { rel: "stylesheet", href }));
-  }
+  useStyles(new URL("./charts.css", import.meta.url).href);
 }
 
 /** A round upper bound for an axis and its tick step. */

@@ -147,11 +147,7 @@ async function route() {
 
 /** Import a panel's module (and its styles) and return what it exports as default. */
 export async function loadPanel(panel) {
-  for (const href of panel.styles) {
-    if (!document.querySelector(`link[href="${CSS.escape(href)}"]`)) {
-      document.head.append(h("link", { rel: "stylesheet", href }));
-    }
-  }
+  for (const href of panel.styles) ui.useStyles(href);
   const module = await import(panel.module);
   const entry = module.default;
   if (!entry || typeof entry.mount !== "function") {

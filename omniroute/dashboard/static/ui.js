@@ -40,6 +40,13 @@ export function render(el, ...children) {
   return el;
 }
 
+/** Load a style sheet once (a shared module's own; a panel's come from its `assets`). */
+export function useStyles(href) {
+  const url = new URL(href, location.href).href;
+  const loaded = [...document.querySelectorAll('link[rel="stylesheet"]')].some((l) => l.href === url);
+  if (!loaded) document.head.append(h("link", { rel: "stylesheet", href: url }));
+}
+
 // -- feedback -------------------------------------------------------------------------------
 
 /** A message in the corner: kind is "info", "success" or "error". */

@@ -2,20 +2,10 @@
 // gateway. The listing comes with a placeholder key; the real key (created here, shown once,
 // or pasted) travels only in the POST that renders or applies, and is never stored.
 
-function useStyles(href) {
-  if (!document.querySelector(`link[href="${CSS.escape(href)}"]`)) {
-    const link = document.createElement("link");
-    link.rel = "stylesheet";
-    link.href = href;
-    document.head.append(link);
-  }
-}
-
 export default {
   async mount(root, ctx) {
     const { api, ui } = ctx;
     const { h, render } = ui;
-    useStyles(new URL("./cli-tools.css", import.meta.url).pathname);
 
     const state = { listing: null, toolId: "claude-code", rendered: null, renderedKey: "", result: null };
     const keyInput = h("input", { name: "key", type: "password", autocomplete: "off", spellcheck: "false", placeholder: "sk-omni-…" });

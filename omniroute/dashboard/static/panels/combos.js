@@ -5,17 +5,6 @@
 
 const REFRESH_MS = 5000;
 
-/** The panel's own style sheet, next to this module (the shell's `assets` list would need a
- * change to the shared registration helper). */
-export function useStyles(href) {
-  if (!document.querySelector(`link[href="${CSS.escape(href)}"]`)) {
-    const link = document.createElement("link");
-    link.rel = "stylesheet";
-    link.href = href;
-    document.head.append(link);
-  }
-}
-
 /** Strategies whose order depends on each target's weight. */
 const usesWeights = (strategy) => /weight/i.test(strategy || "");
 
@@ -38,7 +27,6 @@ export default {
   async mount(root, ctx) {
     const { api, ui } = ctx;
     const { h, render } = ui;
-    useStyles(new URL("./combos.css", import.meta.url).pathname);
     const state = {
       combos: [], strategies: ["priority"], catalog: [], connections: [],
       resilience: { breakers: [], lockouts: [] },

@@ -14,21 +14,10 @@ const PRICE_FIELDS = [
 ];
 const PERIODS = [["daily", "Daily (UTC day)"], ["weekly", "Weekly (ISO week)"], ["monthly", "Monthly"]];
 
-function loadStyles(name) {
-  const href = new URL(`./${name}.css`, import.meta.url).href;
-  if (!document.querySelector(`link[href="${CSS.escape(href)}"]`)) {
-    const link = document.createElement("link");
-    link.rel = "stylesheet";
-    link.href = href;
-    document.head.append(link);
-  }
-}
-
 export default {
   async mount(root, ctx) {
     const { api, ui } = ctx;
     const { h, render } = ui;
-    loadStyles("usage");
 
     const refresh = h("button", { type: "button", class: "secondary" }, "Refresh");
     const budgetsBox = h("div", {}, ui.loading());

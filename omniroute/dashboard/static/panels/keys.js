@@ -3,15 +3,6 @@
 
 const PERIODS = ["daily", "weekly", "monthly"];
 
-function useStyles(href) {
-  if (!document.querySelector(`link[href="${CSS.escape(href)}"]`)) {
-    const link = document.createElement("link");
-    link.rel = "stylesheet";
-    link.href = href;
-    document.head.append(link);
-  }
-}
-
 /** `YYYY-MM-DDTHH:MM` in local time, for a datetime-local input. */
 function localInput(iso) {
   if (!iso) return "";
@@ -25,7 +16,6 @@ export default {
   async mount(root, ctx) {
     const { api, ui } = ctx;
     const { h, render } = ui;
-    useStyles(new URL("./keys.css", import.meta.url).pathname);
     const state = { keys: [], budgets: new Map(), combos: [], catalog: [] };
     const formSlot = h("div", {});
     const listSlot = h("div", {}, ui.loading("Loading keys…"));

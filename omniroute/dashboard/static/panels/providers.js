@@ -8,20 +8,8 @@ const LIMIT_FIELDS = [
   ["maxWaitMs", "Max wait (ms)", "ms wait"],
 ];
 
-// The panel's own styles, next to it (builtin_panels.py registers no assets for it).
-function loadStyles() {
-  const href = new URL("./providers.css", import.meta.url).pathname;
-  if (!document.querySelector(`link[href="${CSS.escape(href)}"]`)) {
-    const link = document.createElement("link");
-    link.rel = "stylesheet";
-    link.href = href;
-    document.head.append(link);
-  }
-}
-
 export default {
   async mount(root, ctx) {
-    loadStyles();
     const { api, ui } = ctx;
     const { h, render } = ui;
     const state = {

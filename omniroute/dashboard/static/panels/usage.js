@@ -13,21 +13,10 @@ const RANGES = {
 const GROUPS = { provider: "Provider", model: "Model", key: "Key" };
 const PAGE = 50;
 
-function loadStyles(name) {
-  const href = new URL(`./${name}.css`, import.meta.url).href;
-  if (!document.querySelector(`link[href="${CSS.escape(href)}"]`)) {
-    const link = document.createElement("link");
-    link.rel = "stylesheet";
-    link.href = href;
-    document.head.append(link);
-  }
-}
-
 export default {
   async mount(root, ctx) {
     const { api, ui } = ctx;
     const { h, render } = ui;
-    loadStyles("usage");
 
     const state = { range: "24h", by: "provider", provider: "", model: "", keyId: "", status: "", from: 0, cursor: null, keyNames: {} };
 
