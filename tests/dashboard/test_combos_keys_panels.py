@@ -196,7 +196,7 @@ def test_a_new_key_is_shown_once_works_and_is_refused_after_revoking(
     assert plain.startswith("sk-omni-")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     once.get_by_role("button", name="Copy key").click()
-    expect(once.get_by_role("button", name="Copied")).to_be_visible()
+    expect(once.get_by_role("button", name="Copied", exact=True)).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == plain
     once.get_by_role("button", name="I have copied it").click()
     expect(once).to_have_count(0)

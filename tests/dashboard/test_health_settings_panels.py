@@ -170,7 +170,7 @@ def test_a_rate_limited_connection_is_locked_out_and_can_be_force_unlocked(
         has=page.get_by_role("heading", name="Lockouts", exact=True)
     )
     row = lockouts.get_by_role("row").filter(has_text="health-fake")
-    expect(row).to_contain_text("rate_limited")
+    expect(row).to_contain_text("rate limited")
     expect(row).to_contain_text(re.compile(r"1 min \d+ s|\d+ s"))
     cooldowns = page.locator("section.card").filter(
         has=page.get_by_role("heading", name="Rate-limit cooldowns")

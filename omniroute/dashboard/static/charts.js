@@ -13,7 +13,7 @@
 //   colour(i)  → the palette colour of the i-th series.
 //   formatUsd(v)  → USD with enough digits for the tiny cost of one request ("$0.00000175").
 
-import { h, useStyles } from "./ui.js";
+import { formatCost, h, useStyles } from "./ui.js";
 
 const PALETTE = ["#2456d6", "#d97706", "#059669", "#c026d3", "#dc2626", "#0891b2", "#65a30d", "#6b7280"];
 
@@ -134,9 +134,4 @@ function defaultTime(t) {
 }
 
 /** USD with enough digits for the tiny costs of single requests ($0.00000175). */
-export function formatUsd(v) {
-  if (v === null || v === undefined) return "—";
-  if (v === 0) return "$0";
-  if (Math.abs(v) >= 0.01) return `$${v.toFixed(2)}`;
-  return `$${v.toFixed(8).replace(/0+$/, "")}`;
-}
+export const formatUsd = formatCost;

@@ -220,7 +220,14 @@ export function failure(err, retry) {
 
 const integer = new Intl.NumberFormat("en-US");
 export const formatInt = (n) => (n === null || n === undefined ? "—" : integer.format(Math.round(n)));
-export const formatCost = (n) => (n === null || n === undefined ? "—" : `$${Number(n).toFixed(n && Math.abs(n) < 0.01 ? 4 : 2)}`);
+/** USD: cents for sums, every significant digit for one cheap request ($0.000012). */
+export function formatCost(n) {
+  if (n === null || n === undefined) return "—";
+  const v = Number(n);
+  if (v === 0) return "$0.00";
+  if (Math.abs(v) >= 0.01) return `$${v.toFixed(2)}`;
+  return `$${v.toFixed(8).replace(/0+$/, "")}`;
+}
 export const formatMs = (n) => (n === null || n === undefined ? "—" : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${Math.round(n)} ms`);
 export function formatSeconds(seconds) {
   if (seconds === null || seconds === undefined) return "—";

@@ -139,7 +139,7 @@ export default {
       return ui.card("Rate-limit cooldowns", stacked(ui.table([
         { label: "Connection", value: (r) => r.name || r.connection },
         { label: "Provider", value: (r) => r.provider || "—" },
-        { label: "Reason", value: (r) => ui.badge(r.reason || "unknown", "warn") },
+        { label: "Reason", value: (r) => ui.badge(readable(r.reason) || "unknown", "warn") },
         { label: "Failures", class: "num", value: (r) => ui.formatInt(r.failures) },
         { label: "Time left", value: (r) => countdown(r.secondsLeft) },
       ], health.cooling || [], { empty: "No connection is resting." })));
@@ -150,7 +150,7 @@ export default {
       const section = ui.card("Lockouts", stacked(ui.table([
         { label: "Locked", value: (r) => (r.type === "provider" ? `provider ${r.provider}` : r.name || r.id) },
         { label: "Provider", value: (r) => r.provider || "—" },
-        { label: "Reason", value: (r) => r.reason || "—" },
+        { label: "Reason", value: (r) => readable(r.reason) || "—" },
         { label: "Time left", value: (r) => countdown(r.secondsLeft) },
         { label: "Action", value: (r) => h("button", { type: "button", class: "secondary", "aria-label": `Unlock ${label(r)}`, onclick: (event) => unlock(r, event.currentTarget) }, "Unlock") },
       ], rows, { empty: "Nothing is locked out." })));
@@ -201,3 +201,8 @@ export default {
     await refresh();
   },
 };
+
+/** A reason code as words ("rate_limited" → "rate limited"); sentences stay as they are. */
+function readable(reason) {
+  return reason && /^[a-z_]+$/.test(reason) ? reason.replace(/_/g, " ") : reason;
+}
