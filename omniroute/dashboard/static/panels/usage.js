@@ -150,7 +150,8 @@ export default {
       state.cursor = null;
       updateExport();
       try {
-        await Promise.all([loadOptions(), loadCharts(), loadTable()]);
+        await loadOptions(); // first: the charts and the table name keys by what it learns
+        await Promise.all([loadCharts(), loadTable()]);
       } catch (err) {
         if (err.name === "AbortError") return;
         render(charts, ui.failure(err, load));
