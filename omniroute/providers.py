@@ -105,7 +105,18 @@ class Provider:
     prefix and base URL (see :meth:`for_node`). ``billing`` says how the provider charges:
     ``metered`` (per token, priced from the pricing table), ``subscription`` or ``free``
     (tokens are recorded at $0).
+
+    ``upstream_streams`` marks an upstream that answers chat only as a stream (the ChatGPT
+    Codex backend): the gateway then asks it for a stream even when the client wants one JSON
+    answer, and collects the stream into that answer. It applies to formats that ask for a
+    stream in the body (``"stream": true``: OpenAI, Responses, Anthropic).
     """
+
+    #: Chat is always requested as a stream upstream (see the class docstring).
+    upstream_streams: bool = False
+    #: Client request headers passed on to this provider's upstream as they came, whatever
+    #: format the client speaks (Copilot's ``X-Initiator``). Never credentials.
+    forwarded_headers: tuple[str, ...] = ()
 
     def __init__(
         self,

@@ -50,6 +50,9 @@ class Format(ABC):
     id: str = ""
     name: str = ""
     error_content_type: str = "application/json"
+    #: The media type of this format's streams, as an upstream labels them (AWS event streams
+    #: are binary, ``application/vnd.amazon.eventstream``).
+    stream_content_type: str = "text/event-stream"
 
     @abstractmethod
     def error_body(self, err: GatewayError) -> bytes:

@@ -11,7 +11,9 @@ from aiohttp import web
 from omniroute.appkeys import GATEWAY, REGISTRY
 from omniroute.errors import ErrorKind, GatewayError, UpstreamError
 from omniroute.extensions import Attempt, UpstreamResponse
+from omniroute.formats import ir
 from omniroute.formats.base import Format
+from omniroute.gateway.collect import collect_stream
 from omniroute.gateway.front import error_response, read_body, record, usage_columns
 from omniroute.gateway.injection import apply_ai_settings
 from omniroute.gateway.pipeline import Accept, Gateway, RequestContext
@@ -61,14 +63,27 @@ async def _accept_json(attempt: Attempt, resp: UpstreamResponse) -> tuple[int, b
 
 
 async def forward_json(gw: Gateway, ctx: RequestContext) -> web.Response:
-    """Forward a request whose answer is one JSON document, relayed as is or translated."""
+    """Forward a request whose answer is one JSON document, relayed as is or translated
+    (or collected from the stream of an upstream that only streams)."""
+
+    async def accept(attempt: Attempt, resp: UpstreamResponse) -> tuple[int, bytes, Any]:
+        if attempt.stream:  # Provider.upstream_streams
+            target = gw.formats[attempt.provider.format]
+            return resp.status, b"", await collect_stream(target, attempt, resp)
+        return await _accept_json(attempt, resp)
+
     try:
-        status, body, parsed = await gw.forward(ctx, _accept_json)
+        status, body, parsed = await gw.forward(ctx, accept)
     except GatewayError as err:
         record(gw, ctx, err.status, error_kind=err.kind.value)
         raise
     target = gw.formats[ctx.resolved.provider.format]
-    if target is ctx.source:
+    usage: ir.Usage | None
+    if isinstance(parsed, ir.Response):  # collected from a stream
+        parsed.model = ctx.client_model or parsed.model
+        usage = parsed.usage
+        body = orjson.dumps(ctx.source.render_response(parsed, ctx.body))
+    elif target is ctx.source:
         usage = target.usage_of(parsed) if isinstance(parsed, dict) else None
     else:
         answer = target.parse_response(parsed)
@@ -136,6 +151,7 @@ async def serve(
         gw.admit(key, model, resolved, combo=plan.combo is not None)
         ctx = RequestContext(endpoint, body, resolved, key_id, source)
         ctx.client_model, ctx.plan, ctx.combo = model, plan, plan.combo
+        ctx.client_headers = request.headers
         for name in source.forwarded_headers:
             if name in request.headers:
                 ctx.forwarded[name] = request.headers[name]

@@ -78,6 +78,7 @@ class RequestContext:
     source: Format
     stream: bool = False
     forwarded: dict[str, str] = field(default_factory=dict)
+    client_headers: Mapping[str, str] = field(default_factory=dict)
     ir: ir.Request | None = None
     client_model: str = ""
     request_id: str = field(default_factory=lambda: next_request_id())
@@ -275,28 +276,38 @@ class Gateway:
             )
         target = self.formats[provider.format]
         headers = provider.headers(conn)
+        for name in provider.forwarded_headers:
+            if (value := ctx.client_headers.get(name)) is not None:
+                headers[name] = value
+        # An upstream that only streams gets a stream request even for a JSON client; the
+        # answer is then collected from the stream (dispatch.forward_json).
+        stream = ctx.stream or (provider.upstream_streams and ctx.endpoint is Endpoint.CHAT)
         if target is ctx.source:
             body = target.passthrough_request(
-                ctx.body, model, stream_usage=ctx.stream and provider.stream_usage
+                ctx.body, model, stream_usage=stream and provider.stream_usage
             )
+            if stream and not ctx.stream:
+                body["stream"] = True
             headers.update(ctx.forwarded)
         else:
-            body = self._translated_body(ctx, target, model)
+            body = self._translated_body(ctx, target, model, stream)
         return Attempt(
             provider=provider,
             connection=conn,
             endpoint=ctx.endpoint,
-            url=provider.url(conn, ctx.endpoint, model=model, stream=ctx.stream),
+            url=provider.url(conn, ctx.endpoint, model=model, stream=stream),
             headers=headers,
             body=body,
-            stream=ctx.stream,
+            stream=stream,
             request_id=ctx.request_id,
             client_key_id=ctx.key_id,
             model=model,
             extras={"combo": ctx.combo} if ctx.combo else {},
         )
 
-    def _translated_body(self, ctx: RequestContext, target: Format, model: str) -> dict[str, Any]:
+    def _translated_body(
+        self, ctx: RequestContext, target: Format, model: str, stream: bool
+    ) -> dict[str, Any]:
         """The request rendered in the upstream's format (parsed into the IR once)."""
         if not (target.translates and ctx.source.translates):
             raise GatewayError(
@@ -315,7 +326,7 @@ class Gateway:
                 raise refused
             ctx.ir = ctx.source.parse_request(ctx.body)
         ctx.ir.model = model
-        ctx.ir.stream = ctx.stream
+        ctx.ir.stream = stream
         return target.render_request(ctx.ir)
 
     async def _try(self, ctx: RequestContext, conn: Connection, accept: Accept[T]) -> T:

@@ -83,9 +83,12 @@ class StreamStart:
     first_block: bytes
 
 
-async def check_stream_response(attempt: Attempt, resp: UpstreamResponse) -> None:
-    """Raise the classified error unless the upstream answered with an event stream."""
-    if resp.status < 400 and "text/event-stream" in resp.headers.get("Content-Type", ""):
+async def check_stream_response(
+    attempt: Attempt, resp: UpstreamResponse, content_type: str = "text/event-stream"
+) -> None:
+    """Raise the classified error unless the upstream answered with a stream
+    (``content_type``: the stream media type of the format it speaks)."""
+    if resp.status < 400 and content_type in resp.headers.get("Content-Type", ""):
         return
     body = await resp.read()
     status = resp.status if resp.status >= 400 else 502

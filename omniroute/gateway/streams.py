@@ -91,7 +91,7 @@ def open_decoded(target: Format, *, same_format: bool) -> Accept[DecodedStart]:
     over (by raising) on an error before it."""
 
     async def accept(attempt: Attempt, resp: UpstreamResponse) -> DecodedStart:
-        await check_stream_response(attempt, resp)
+        await check_stream_response(attempt, resp, target.stream_content_type)
         start = DecodedStart(
             resp,
             resp.chunks(),
