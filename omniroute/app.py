@@ -41,6 +41,7 @@ from omniroute.gateway.pipeline import Gateway
 from omniroute.ledger.budgets import seed_spending
 from omniroute.ledger.ledger import Ledger
 from omniroute.ledger.request_logs import open_request_log
+from omniroute.oauth.plugin import oauth_context
 from omniroute.plugins import PluginManager, build_registry, get_plugin_manager
 from omniroute.reload import index_from_db, watch_config
 from omniroute.routing.resilience import Resilience
@@ -89,6 +90,8 @@ def create_app(
     app.add_subapp("/api", api)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_gateway)
+    # Subscription accounts refresh their tokens through the store, vault and HTTP session.
+    app.cleanup_ctx.append(oauth_context)
     app.cleanup_ctx.append(_backups)
     return app
 

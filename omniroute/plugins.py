@@ -28,6 +28,7 @@ DEFAULT_PLUGINS = (
     "omniroute.routing.strategies",
     "omniroute.routing.combo_strategies",
     "omniroute.accounts.flows",
+    "omniroute.oauth.plugin",
     "omniroute.dashboard.builtin_panels",
 )
 

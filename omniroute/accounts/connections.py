@@ -15,6 +15,9 @@ from omniroute.providers import Connection
 from omniroute.store.rows import delete_by_id, get_by_id, now_iso, update_by_id
 
 TABLE = "provider_connections"
+#: Connection statuses: usable, or refused by the provider until the account logs in again.
+STATUSES = ("active", "needs_reauth")
+NEEDS_REAUTH = "needs_reauth"
 
 
 def check_url(value: str | None) -> str | None:
@@ -75,6 +78,8 @@ def to_api(row: dict[str, Any]) -> dict[str, Any]:
         "isActive": bool(row["is_active"]),
         "defaultModel": row["default_model"],
         "baseUrl": row["base_url"],
+        "status": row.get("status") or "active",
+        "needsReauth": row.get("status") == NEEDS_REAUTH,
         "createdAt": row["created_at"],
         "updatedAt": row["updated_at"],
     }
@@ -131,6 +136,25 @@ def update(
         changes["secret"] = vault.encrypt(secret)
         changes["secret_mask"] = mask(secret)
     return update_by_id(db, TABLE, connection_id, changes)
+
+
+def set_status(db: sqlite_utils.Database, connection_id: str, status: str) -> bool:
+    """Set a connection's status (``active`` or ``needs_reauth``); whether it exists."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown connection status {status!r}")
+    return update_by_id(db, TABLE, connection_id, {"status": status}) is not None
+
+
+def update_secret(
+    db: sqlite_utils.Database,
+    vault: Vault,
+    connection_id: str,
+    secret: str,
+    secret_mask: str | None = None,
+) -> bool:
+    """Replace a connection's credential (encrypted; masked as ``secret_mask`` if given)."""
+    changes = {"secret": vault.encrypt(secret), "secret_mask": secret_mask or mask(secret)}
+    return update_by_id(db, TABLE, connection_id, changes) is not None
 
 
 def delete(db: sqlite_utils.Database, connection_id: str) -> bool:

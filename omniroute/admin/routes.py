@@ -16,6 +16,7 @@ from omniroute.admin import (
     config_ops,
     keys,
     monitoring,
+    oauth,
     provider_views,
     proxies,
     resilience,
@@ -260,4 +261,5 @@ def create_api_app() -> web.Application:
     resilience.add_routes(api)
     monitoring.add_routes(api)
     cli_tools.add_routes(api)
+    oauth.add_routes(api)
     return api

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from omniroute.cli import budgets, combos, db, manage, serve, setup
+from omniroute.cli import budgets, combos, db, login, manage, serve, setup
 from omniroute.errors import ConfigError
 from omniroute.plugins import PluginManager, get_plugin_manager
 
@@ -28,6 +28,7 @@ def build_cli() -> click.Group:
     cli.add_command(db.db)
     cli.add_command(budgets.budgets_group)
     cli.add_command(setup.setup)
+    cli.add_command(login.login)
     add_plugin_commands(cli, get_plugin_manager())
     return cli
 

@@ -160,9 +160,17 @@ def m004_pricing_and_cost(db: sqlite_utils.Database) -> None:
     db["usage"].create_index(["key_id", "ts"])  # type: ignore[union-attr]
 
 
+def m006_connection_status(db: sqlite_utils.Database) -> None:
+    """Connection status: ``active``, or ``needs_reauth`` when an OAuth refresh was refused."""
+    db["provider_connections"].add_column(  # type: ignore[union-attr]
+        "status", str, not_null_default="active"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_combos,
     m005_key_scopes_and_models,
     m004_pricing_and_cost,
+    m006_connection_status,
 ]

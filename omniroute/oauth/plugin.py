@@ -1,0 +1,41 @@
+"""The OAuth kernel as a default plugin: the token middleware (one runtime per app)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from omniroute.appkeys import REGISTRY
+from omniroute.extensions import Middleware
+from omniroute.hookspecs import hookimpl
+from omniroute.oauth.middleware import OAuthRuntime
+
+
+@hookimpl
+def register_middlewares(register: Callable[[Middleware], None]) -> None:
+    """Register the OAuth middleware; each registry build gets its own runtime."""
+    register(OAuthRuntime().middleware)
+
+
+def runtime_of(registry: Any) -> OAuthRuntime | None:
+    """The OAuth runtime registered into ``registry`` (``None`` if the plugin is disabled)."""
+    for middleware in registry.middlewares:
+        owner = getattr(middleware.handler, "__self__", None)
+        if isinstance(owner, OAuthRuntime):
+            return owner
+    return None
+
+
+async def oauth_context(app: web.Application) -> AsyncIterator[None]:
+    """An aiohttp cleanup context binding the app's OAuth runtime to its store, vault and
+    client session while the app runs (append it after the gateway's own context)."""
+    runtime = runtime_of(app[REGISTRY])
+    if runtime is not None:
+        runtime.bind(app)
+    yield
+    if runtime is not None:
+        if runtime.keeper is not None:
+            await runtime.keeper.wait_idle()
+        runtime.unbind()
