@@ -133,13 +133,10 @@ async def test_hook_register_formats_adds_formats_beside_the_builtin_one(make_ga
             register(Plain())
 
     gateway = await make_gateway(pm=with_plugin(PlainPlugin()))
-    assert set(gateway.app[REGISTRY].formats) == {
-        "openai",
-        "anthropic",
-        "responses",
-        "gemini",
-        "plain",
-    }
+    # Beside the four built-in ones (and any that installed provider plugins add).
+    assert {"openai", "anthropic", "responses", "gemini", "plain"} <= set(
+        gateway.app[REGISTRY].formats
+    )
     _, plugins = await gateway.api("GET", "/api/plugins")
     assert registered_by(plugins, "t") == {"format": ["plain"]}
     assert registered_by(plugins, "omniroute.formats.openai") == {"format": ["openai"]}

@@ -2,7 +2,8 @@
 
 ``anthropic/`` is the pay-per-token API-key provider. It speaks the ``anthropic`` wire format,
 so Claude Code reaches it without translation, and clients of the other formats reach it through
-the gateway's codecs.
+the gateway's codecs. ``cc/`` (:mod:`omniroute_claude.subscription`) reaches the same API with a
+Claude Pro/Max subscription's OAuth login.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from omniroute import (
+    AuthFlow,
     Connection,
     Endpoint,
     ErrorKind,
@@ -19,6 +21,9 @@ from omniroute import (
     UpstreamError,
     hookimpl,
 )
+from omniroute_claude import subscription
+from omniroute_claude.claude_code import ClaudeOAuthSettings
+from omniroute_claude.subscription import ClaudeCodeProvider
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -100,7 +105,8 @@ class AnthropicProvider(Provider):
 
 @hookimpl
 def register_providers(register: Callable[[Provider], None]) -> None:
-    """Register ``anthropic/``."""
+    """Register ``anthropic/`` and ``cc/``."""
+    register(ClaudeCodeProvider(ClaudeOAuthSettings.from_env()))
     register(
         AnthropicProvider(
             id="anthropic",
@@ -111,5 +117,21 @@ def register_providers(register: Callable[[Provider], None]) -> None:
             format="anthropic",
             models=MODELS,
             docs_url="https://docs.anthropic.com/en/docs/about-claude/models",
+        )
+    )
+
+
+@hookimpl
+def register_auth_flows(register: Callable[[AuthFlow], None]) -> None:
+    """Register the Claude login (paste-back of ``code#state``) and the credential import."""
+    settings = ClaudeOAuthSettings.from_env()
+    register(
+        subscription.login_flow(settings).as_auth_flow(
+            subscription.LOGIN_FLOW, "Claude Pro/Max login"
+        )
+    )
+    register(
+        subscription.import_flow().as_auth_flow(
+            subscription.IMPORT_FLOW, "Claude Code credentials file"
         )
     )

@@ -14,16 +14,19 @@ import aiohttp
 import orjson
 
 from omniroute import (
+    AuthFlow,
     CheckResult,
     Connection,
     Endpoint,
     ErrorKind,
+    Middleware,
     ModelInfo,
     ModelPrice,
     Provider,
     UpstreamError,
     hookimpl,
 )
+from omniroute_gemini import code_assist
 
 API_VERSION = "v1beta"
 
@@ -88,7 +91,8 @@ class GeminiProvider(Provider):
 
 @hookimpl
 def register_providers(register: Callable[[Provider], None]) -> None:
-    """Register ``gemini/``."""
+    """Register ``gemini/`` and ``gc/`` (Gemini CLI subscriptions, :mod:`.code_assist`)."""
+    register(code_assist.build_provider())
     register(
         GeminiProvider(
             id="gemini",
@@ -101,3 +105,17 @@ def register_providers(register: Callable[[Provider], None]) -> None:
             docs_url="https://ai.google.dev/gemini-api/docs/models",
         )
     )
+
+
+@hookimpl
+def register_auth_flows(register: Callable[[AuthFlow], None]) -> None:
+    """The ``gc/`` logins: Google OAuth, and the import of gemini-cli's credential file."""
+    login, imported = code_assist.build_flows(code_assist.GeminiCliConfig.from_env())
+    register(login.as_auth_flow(code_assist.FLOW_ID, "Gemini CLI (Google account)"))
+    register(imported.as_auth_flow(code_assist.IMPORT_FLOW_ID, "Gemini CLI credential file"))
+
+
+@hookimpl
+def register_middlewares(register: Callable[[Middleware], None]) -> None:
+    """Code Assist's envelopes on ``gc/`` attempts, close to the wire."""
+    register(Middleware("code-assist-envelope", code_assist.code_assist_middleware, order=900))
