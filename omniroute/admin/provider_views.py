@@ -1,6 +1,7 @@
 """``GET /api/provider-catalog``: the providers a user can connect, as the dashboard's Providers
 page needs them (names, prefixes, formats, default base URLs and each one's auth flow with the
-fields its form asks for). Read-only; the connections themselves stay at ``/api/providers``.
+fields its form asks for; for subscription providers, ``oauthSteps``: the ``/api/oauth`` steps
+their login offers). Read-only; the connections themselves stay at ``/api/providers``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from aiohttp import web
 from omniroute.admin.http import json_response
 from omniroute.appkeys import GATEWAY, REGISTRY
 from omniroute.extensions import AuthFlow
+from omniroute.oauth.flows import AuthorizationCodeFlow, DeviceCodeFlow, ImportFlow
+from omniroute.oauth.provider import OAuthProvider
 from omniroute.plugins import Registry
 from omniroute.routing.index import RoutingIndex
 
@@ -29,6 +32,23 @@ def _flow(flow: AuthFlow | None, flow_id: str) -> dict[str, Any]:
         ],
         "installed": True,
     }
+
+
+def _oauth_steps(provider: Any, registry: Registry) -> list[str] | None:
+    """How a subscription provider's accounts log in: ``authorize`` (URL and pasted code),
+    ``device-code``, ``import`` (the CLI's credential file); ``None`` for API-key providers."""
+    if not isinstance(provider, OAuthProvider):
+        return None
+    steps = []
+    login = getattr(registry.auth_flows.get(provider.auth_flow), "driver", None)
+    if isinstance(login, AuthorizationCodeFlow):
+        steps.append("authorize")
+    elif isinstance(login, DeviceCodeFlow):
+        steps.append("device-code")
+    imported = getattr(registry.auth_flows.get(provider.import_flow or ""), "driver", None)
+    if isinstance(imported, ImportFlow):
+        steps.append("import")
+    return steps
 
 
 def provider_catalog(index: RoutingIndex, registry: Registry) -> list[dict[str, Any]]:
@@ -52,6 +72,7 @@ def provider_catalog(index: RoutingIndex, registry: Registry) -> list[dict[str, 
                 "connected": bool(index.active(provider.id)),
                 "blocked": provider.id in index.blocked,
                 "authFlow": _flow(registry.auth_flows.get(provider.auth_flow), provider.auth_flow),
+                "oauthSteps": _oauth_steps(provider, registry),
             }
         )
     out.sort(key=lambda p: (str(p["name"]).lower(), str(p["id"])))

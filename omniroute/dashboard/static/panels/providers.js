@@ -1,6 +1,8 @@
 // Providers: connections (accounts) grouped by provider, with their state, limits and rest,
 // and the forms to add, test, enable/disable, edit and delete them.
 
+import { isOAuth, oauthConnect } from "./oauth-connect.js";
+
 const LIMIT_FIELDS = [
   ["requestsPerMinute", "Requests per minute", "rpm"],
   ["maxConcurrent", "Max concurrent", "concurrent"],
@@ -20,6 +22,8 @@ export default {
       tests: new Map(), // connection id → last test result (kept across re-renders)
     };
     const restCells = new Map(); // connection id → the cell showing its rest
+    let login = null; // the OAuth login widget in the add form (its timers stop with it)
+    ctx.onLeave(() => login?.destroy());
 
     const addButton = h("button", { type: "button", class: "primary", onclick: () => openAdd() }, "Add provider");
     const addCard = h("section", { class: "card provider-add", hidden: true, "aria-label": "Add a provider" });
@@ -90,7 +94,7 @@ export default {
       const facts = info
         ? [`prefix ${info.prefix}/`, `${info.format} format`, info.billing !== "metered" ? info.billing : null, info.node ? "provider node" : null].filter(Boolean).join(" · ")
         : "not installed: its plugin is missing";
-      const withQuota = conns.some((c) => c.quota || c.quotaWindows);
+      const withQuota = conns.some((c) => c.quota?.length || c.quotaError);
       const columns = [
         { label: "Name", value: (c) => h("div", {}, h("strong", { text: c.name }), h("div", { class: "muted mono", text: c.apiKey || "" }), c.baseUrl ? h("div", { class: "muted small", text: c.baseUrl }) : null) },
         { label: "Status", value: statusView },
@@ -113,7 +117,7 @@ export default {
     }
 
     function statusView(conn) {
-      const reauth = conn.needsReauth || conn.status === "needs-reauth" || conn.status === "reauth";
+      const reauth = conn.needsReauth || conn.status === "needs_reauth";
       return h("div", { class: "status" },
         conn.isActive ? ui.badge("active", "ok") : ui.badge("disabled", "neutral"),
         reauth ? ui.badge("needs re-auth", "bad") : null);
@@ -130,7 +134,8 @@ export default {
 
     function restView(id) {
       const lockout = state.lockouts.get(id);
-      if (!lockout) return h("span", { class: "muted", text: "—" });
+      // A connection waiting for a new login is not resting: its status says what to do.
+      if (!lockout || lockout.reason === "needs_reauth") return h("span", { class: "muted", text: "—" });
       const reason = String(lockout.reason || "resting").replaceAll("_", " ");
       return [
         ui.badge(`resting · ${ui.formatSeconds(Math.round(lockout.secondsLeft))}`, "warn"),
@@ -145,32 +150,25 @@ export default {
       ];
     }
 
-    // Subscription providers report quota windows on the connection; show them when present.
+    /** Quota windows of a subscription account (`quota` in /api/providers), each as a bar. */
     function quotaView(conn) {
-      const windows = [];
-      const add = (label, w) => {
-        if (w === null || w === undefined) return;
-        if (typeof w !== "object") { windows.push({ label, text: String(w) }); return; }
-        windows.push({ label: w.label || w.name || w.window || label, ...w });
-      };
-      if (Array.isArray(conn.quotaWindows)) conn.quotaWindows.forEach((w, i) => add(`Window ${i + 1}`, w));
-      else if (conn.quotaWindows && typeof conn.quotaWindows === "object") Object.entries(conn.quotaWindows).forEach(([k, w]) => add(k, w));
-      if (conn.quota !== undefined && conn.quota !== null) add("Quota", conn.quota);
-      if (!windows.length) return "";
-      return h("div", { class: "quota" }, windows.map((w) => {
-        if (w.text !== undefined) return h("div", {}, h("span", { class: "label", text: `${w.label}: ` }), w.text);
-        let fraction = typeof w.usedPercent === "number" ? w.usedPercent / 100 : typeof w.percent === "number" ? w.percent / 100 : null;
-        if (fraction === null && typeof w.used === "number" && typeof w.limit === "number" && w.limit > 0) fraction = w.used / w.limit;
-        const bar = fraction === null ? null : h("div", { class: ["progress", fraction >= 0.9 ? "bad" : fraction >= 0.7 ? "warn" : null], role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(fraction * 100)), "aria-label": w.label }, h("span"));
-        if (bar) bar.firstChild.style.width = `${Math.min(100, Math.max(0, fraction * 100))}%`;
-        const amount = typeof w.used === "number" && typeof w.limit === "number" ? `${ui.formatInt(w.used)} / ${ui.formatInt(w.limit)}`
-          : typeof w.remaining === "number" ? `${ui.formatInt(w.remaining)} left` : fraction !== null ? `${Math.round(fraction * 100)}% used` : "";
-        const resets = w.resetsAt || w.resetAt;
-        return h("div", { class: "quota-window" },
-          h("div", {}, h("span", { class: "label", text: w.label }), amount ? ` ${amount}` : null),
-          bar,
-          resets ? h("div", { class: "muted small", text: `resets ${ui.formatTime(resets)}` }) : null);
-      }));
+      const windows = Array.isArray(conn.quota) ? conn.quota : [];
+      if (!windows.length && !conn.quotaError) return "";
+      return h("div", { class: "quota" },
+        windows.map((w) => {
+          const label = w.model ? `${w.name} (${w.model})` : w.name;
+          const used = Math.min(100, Math.max(0, Number(w.usedPercent) || 0));
+          const bar = h("div", {
+            class: ["progress", used >= 95 ? "bad" : used >= 80 ? "warn" : null], role: "progressbar",
+            "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(used)), "aria-label": label,
+          }, h("span"));
+          bar.firstChild.style.width = `${used}%`;
+          return h("div", { class: "quota-window" },
+            h("div", {}, h("span", { class: "label", text: label }), ` ${Math.round(used)}% used`),
+            bar,
+            w.resetsAt ? h("div", { class: "muted small", text: `resets ${ui.formatTime(w.resetsAt)}` }) : null);
+        }),
+        conn.quotaError ? h("div", { class: "muted small", text: `last check failed: ${conn.quotaError}` }) : null);
     }
 
     function actionsView(conn) {
@@ -205,8 +203,11 @@ export default {
           if (done) { state.tests.delete(conn.id); await load(); }
         },
       }, "Delete");
+      const reauth = (conn.needsReauth || conn.status === "needs_reauth") && isOAuth(providerInfo(conn.provider));
       return h("div", {},
-        h("div", { class: "actions" }, testButton, toggle,
+        h("div", { class: "actions" },
+          reauth ? h("button", { type: "button", class: "primary", "aria-label": `Log in again to ${conn.name}`, onclick: () => openRelogin(conn) }, "Log in again") : null,
+          testButton, toggle,
           h("button", { type: "button", class: "secondary", "aria-label": `Edit ${conn.name}`, onclick: () => openEdit(conn) }, "Edit"),
           remove),
         result);
@@ -260,12 +261,14 @@ export default {
     }
 
     function closeAdd() {
+      login?.destroy();
       addCard.hidden = true;
       render(addCard);
       addButton.focus();
     }
 
     async function showForm(providerId, slot) {
+      login?.destroy();
       render(slot);
       const info = providerInfo(providerId);
       if (!info) return;
@@ -281,6 +284,13 @@ export default {
         return;
       }
       const flow = info.authFlow;
+      if (isOAuth(info)) {
+        login = oauthConnect({ api, provider: info, signal: ctx.signal,
+          onConnected: async (conn) => { ui.toast(`Connected as ${conn?.name || info.name}`, "success"); await load(); },
+          onDone: closeAdd });
+        render(slot, login.element);
+        return;
+      }
       if (flow.kind !== "api-key") {
         render(slot, h("p", { class: "notice", role: "status" },
           `${info.name} connects through its "${flow.title}" flow (${flow.kind || "not installed"}), and no installed plugin adds a form for it here.`));
@@ -322,6 +332,17 @@ export default {
       ui.toast(`${created?.name || "Connection"} added${created?.apiKey ? ` (key ${created.apiKey})` : ""}`, "success");
       closeAdd();
       await load();
+    }
+
+    // A connection whose login stopped working logs in again through the same widget.
+    function openRelogin(conn) {
+      const info = providerInfo(conn.provider);
+      let close = () => {};
+      const widget = oauthConnect({ api, provider: info, connection: conn, signal: ctx.signal,
+        onConnected: async (updated) => { ui.toast(`Connected as ${updated?.name || conn.name}`, "success"); await load(); },
+        onDone: () => close() });
+      ({ close } = ui.modal(`Log in again: ${conn.name}`, widget.element, { onClose: widget.destroy }));
+      widget.element.querySelector("button, input")?.focus();
     }
 
     // -- editing --------------------------------------------------------------------------------
