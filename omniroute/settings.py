@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     ledger_queue_size: int = Field(10_000, gt=0, validation_alias="LEDGER_QUEUE_SIZE")
     ledger_flush_seconds: float = Field(0.5, gt=0, validation_alias="LEDGER_FLUSH_SECONDS")
     config_poll_seconds: float = Field(1.0, gt=0, validation_alias="CONFIG_POLL_SECONDS")
+    quota_refresh_seconds: float = Field(300.0, gt=0, validation_alias="QUOTA_REFRESH_SECONDS")
     access_log: bool = Field(False, validation_alias="ACCESS_LOG")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from omniroute.admin.http import json_response
 from omniroute.appkeys import GATEWAY, METRICS, SETTINGS
 from omniroute.extensions import AccountState
+from omniroute.oauth.quota import health_rows
 from omniroute.plugins import kernel_version
 from omniroute.routing.state import LATENCY_WINDOW_SECONDS
 
@@ -86,6 +87,7 @@ async def health(request: web.Request) -> web.Response:
         "providers": providers,
         "cooling": resilience.cooling(gw.index.all_connections),
         "lockouts": resilience.lockouts(gw.index.all_connections),
+        "quota": health_rows(app, gw.index.all_connections),
     }
     return json_response(body)
 

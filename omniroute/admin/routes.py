@@ -40,6 +40,7 @@ from omniroute.appkeys import (
 )
 from omniroute.errors import BadRequest, ErrorKind, GatewayError
 from omniroute.ledger import queries
+from omniroute.oauth.quota import with_quota
 from omniroute.plugins import describe_plugins
 from omniroute.providers import Connection
 from omniroute.reload import reload_index
@@ -107,7 +108,8 @@ async def list_plugins(request: web.Request) -> web.Response:
 async def list_connections(request: web.Request) -> web.Response:
     provider = request.query.get("provider")
     rows = await request.config_dict[STORE].call(connections.list_rows, provider)
-    return json_response([connections.to_api(r) for r in rows])
+    views = [connections.to_api(r) for r in rows]
+    return json_response(with_quota(request.config_dict, views))
 
 
 async def create_connection(request: web.Request) -> web.Response:
@@ -125,7 +127,7 @@ async def get_connection(request: web.Request) -> web.Response:
     row = await request.config_dict[STORE].call(connections.get_row, ident)
     if row is None:
         raise not_found("connection", ident)
-    return json_response(connections.to_api(row))
+    return json_response(with_quota(request.config_dict, [connections.to_api(row)])[0])
 
 
 async def update_connection(request: web.Request) -> web.Response:

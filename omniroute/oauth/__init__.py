@@ -14,6 +14,7 @@ from omniroute.oauth.flows import (
     OAuthFlow,
 )
 from omniroute.oauth.provider import OAuthProvider
+from omniroute.oauth.quota import QuotaWindow
 
 __all__ = [
     "AuthorizationCodeFlow",
@@ -24,5 +25,6 @@ __all__ = [
     "OAuthError",
     "OAuthFlow",
     "OAuthProvider",
+    "QuotaWindow",
     "secrets_of",
 ]

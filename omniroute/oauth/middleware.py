@@ -7,7 +7,7 @@ retry. Error bodies are redacted of every token of the credential before anythin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omniroute.extensions import Attempt, CallNext, Middleware, UpstreamResponse
 from omniroute.oauth.credentials import OAuthCredentials, redact_all
@@ -15,6 +15,9 @@ from omniroute.oauth.flows import TokenClient
 from omniroute.oauth.keeper import TokenKeeper, parse_secret
 from omniroute.oauth.pending import PendingLogins
 from omniroute.oauth.provider import OAuthProvider
+
+if TYPE_CHECKING:
+    from omniroute.oauth.quota import QuotaWatcher
 
 MIDDLEWARE_ID = "oauth"
 #: Outside most layers: caches and logs inside see the authorized attempt.
@@ -31,6 +34,8 @@ class OAuthRuntime:
 
     def __init__(self) -> None:
         self.keeper: TokenKeeper | None = None
+        #: The quota watcher, while the app runs (see :mod:`omniroute.oauth.quota`).
+        self.quota: QuotaWatcher | None = None
         self.pending = PendingLogins()
         self.middleware = Middleware(MIDDLEWARE_ID, self.handle, order=MIDDLEWARE_ORDER)
 
@@ -79,7 +84,7 @@ class OAuthRuntime:
         self.keeper = None
 
     async def handle(self, attempt: Attempt, call_next: CallNext) -> UpstreamResponse:
-        """Authorize OAuth attempts; one refresh and retry on a 401."""
+        """Authorize OAuth attempts; one refresh and retry when the token is refused."""
         provider = attempt.provider
         if not isinstance(provider, OAuthProvider):
             return await call_next(attempt)
@@ -93,12 +98,14 @@ class OAuthRuntime:
         url, headers, body = attempt.url, dict(attempt.headers), dict(attempt.body)
         provider.authorize(attempt, creds)
         resp = await call_next(attempt)
-        if resp.status == 401 and keeper is not None:
+        if resp.status in provider.unauthorized_statuses and keeper is not None:
             resp.close()
             creds = await keeper.credentials(conn, provider, rejected=creds)
             attempt.url, attempt.headers, attempt.body = url, headers, body
             provider.authorize(attempt, creds)
             resp = await call_next(attempt)
+        if resp.status == 429 and self.quota is not None:
+            self.quota.after_rate_limit(conn, provider)
         if resp.status >= 400:
             return await _redacted(resp, creds)
         return resp

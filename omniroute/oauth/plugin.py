@@ -7,10 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from omniroute.appkeys import REGISTRY
+from omniroute.appkeys import HTTP_SESSION, REGISTRY, SETTINGS
 from omniroute.extensions import Middleware
 from omniroute.hookspecs import hookimpl
 from omniroute.oauth.middleware import OAuthRuntime
+from omniroute.oauth.quota import QuotaWatcher
 
 
 @hookimpl
@@ -30,12 +31,19 @@ def runtime_of(registry: Any) -> OAuthRuntime | None:
 
 async def oauth_context(app: web.Application) -> AsyncIterator[None]:
     """An aiohttp cleanup context binding the app's OAuth runtime to its store, vault and
-    client session while the app runs (append it after the gateway's own context)."""
+    client session while the app runs (append it after the gateway's own context), and
+    running its quota watcher."""
     runtime = runtime_of(app[REGISTRY])
     if runtime is not None:
-        runtime.bind(app)
+        keeper = runtime.bind(app)
+        interval = app[SETTINGS].quota_refresh_seconds
+        runtime.quota = QuotaWatcher(app, keeper, app[HTTP_SESSION], interval=interval)
+        runtime.quota.start()
     yield
     if runtime is not None:
+        if runtime.quota is not None:
+            await runtime.quota.stop()
+            runtime.quota = None
         if runtime.keeper is not None:
             await runtime.keeper.wait_idle()
         runtime.unbind()

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from omniroute.extensions import Attempt
     from omniroute.oauth.credentials import OAuthCredentials
+    from omniroute.oauth.quota import QuotaWindow
 
 
 class OAuthProvider(Provider):
@@ -24,6 +25,10 @@ class OAuthProvider(Provider):
     attempt. ``import_flow`` names the registered :class:`~omniroute.oauth.flows.ImportFlow`
     that reads the vendor CLI's credential file, if there is one.
     """
+
+    #: Upstream statuses that mean "this access token is no longer accepted": the middleware
+    #: refreshes once and retries. Most upstreams say 401; AWS says 403.
+    unauthorized_statuses: tuple[int, ...] = (401,)
 
     def __init__(
         self,
@@ -48,6 +53,17 @@ class OAuthProvider(Provider):
         replace top-level values (``attempt.body = {...}``), never edit nested ones in place.
         """
         attempt.headers["Authorization"] = f"Bearer {creds.access_token}"
+
+    async def quota(
+        self, session: aiohttp.ClientSession, creds: OAuthCredentials
+    ) -> list[QuotaWindow]:
+        """The account's usage windows now (read with ``creds``, fresh from the token keeper).
+
+        Default: none (the provider reports no windows and the quota watcher skips it).
+        Raise :class:`~omniroute.errors.UpstreamError` when the upstream refuses; the watcher
+        keeps the last good windows and shows the error.
+        """
+        return []
 
     async def check(self, session: aiohttp.ClientSession, conn: Connection) -> CheckResult:
         """List the models with the stored access token (as it is: no refresh here)."""

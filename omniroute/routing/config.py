@@ -150,7 +150,8 @@ class RoutingSettings(BaseModel):
     ``account_strategy`` is the global account strategy (``None``: the ``ACCOUNT_STRATEGY``
     environment setting, ``fill-first`` by default); ``provider_strategies`` overrides it per
     provider id. ``sticky_limit`` is how many calls in a row ``round-robin`` sends to one
-    account before moving on.
+    account before moving on. ``quota_threshold`` is the percentage of a subscription's usage
+    window at which its connection rests until the window resets.
     """
 
     model_config = _CONFIG
@@ -158,6 +159,7 @@ class RoutingSettings(BaseModel):
     account_strategy: str | None = Field(None, min_length=1, max_length=100)
     provider_strategies: dict[str, str] = Field(default_factory=dict)
     sticky_limit: int = Field(3, ge=1, le=10_000)
+    quota_threshold: float = Field(95.0, ge=0, le=100)
 
     def strategy_for(self, provider_id: str, default: str) -> str:
         """The account strategy id for one provider."""

@@ -16,8 +16,9 @@
 Everything else, including the event stream itself, the scripted replies and the request log,
 is :class:`~omniroute.testing.FakeResponsesUpstream`'s. The ``detail`` wordings are the ones
 public clients report from the real backend; the 401 bodies are not known and are modelled.
-:func:`usage_limit_reached` and :func:`model_at_capacity` script the backend's two quota
-answers::
+``GET /backend-api/wham/usage`` answers the account's usage windows from :attr:`usage`
+(see :func:`wham_usage`). :func:`usage_limit_reached` and :func:`model_at_capacity` script the
+backend's two quota answers::
 
     fake = FakeCodexUpstream(accounts={"access-1": "acct-1"})
     fake.enqueue(usage_limit_reached(resets_in_seconds=3600))
@@ -44,6 +45,7 @@ __all__ = [
     "FakeCodexUpstream",
     "model_at_capacity",
     "usage_limit_reached",
+    "wham_usage",
 ]
 
 CODEX_MODELS: tuple[str, ...] = (
@@ -98,6 +100,37 @@ def usage_limit_reached(
     )
 
 
+def wham_usage(
+    primary: float = 10.0,
+    secondary: float = 20.0,
+    *,
+    primary_reset_in: int = 3600,
+    secondary_reset_in: int = 5 * 86_400,
+    plan_type: str = "plus",
+) -> dict[str, Any]:
+    """A ``/wham/usage`` answer (9R ``usage.js``): ``rate_limit.primary_window`` (5 hours) and
+    ``secondary_window`` (a week), each with ``used_percent``, ``limit_window_seconds``,
+    ``reset_after_seconds`` and ``reset_at`` (epoch seconds)."""
+
+    def window(used: float, reset_in: int, length: int) -> dict[str, Any]:
+        return {
+            "used_percent": used,
+            "limit_window_seconds": length,
+            "reset_after_seconds": reset_in,
+            "reset_at": int(time.time()) + reset_in,
+        }
+
+    return {
+        "plan_type": plan_type,
+        "rate_limit": {
+            "allowed": primary < 100 and secondary < 100,
+            "limit_reached": primary >= 100 or secondary >= 100,
+            "primary_window": window(primary, primary_reset_in, 5 * 3600),
+            "secondary_window": window(secondary, secondary_reset_in, 7 * 86_400),
+        },
+    }
+
+
 def model_at_capacity(status: int = 500) -> ResponsesReply:
     """The answer of a model that is full (CPA ``isCodexModelCapacityError``; the backend does
     not always label it 429, so the status is a parameter)."""
@@ -111,6 +144,10 @@ class FakeCodexUpstream(FakeResponsesUpstream):
     :param accounts: access token → ChatGPT account id. A request needs a known token and that
         token's account id in ``Chatgpt-Account-Id``.
     :param models: the model ids it serves (others get the backend's 400).
+
+    :attr:`usage` is what ``GET /backend-api/wham/usage`` answers (replace it with another
+    :func:`wham_usage` in a test to fill a window); :attr:`account_usage` overrides it per
+    account id.
     """
 
     base_path = "/backend-api/codex"
@@ -121,9 +158,12 @@ class FakeCodexUpstream(FakeResponsesUpstream):
     ) -> None:
         super().__init__(models=models)
         self.accounts: dict[str, str] = dict(accounts or {})
+        self.usage: dict[str, Any] = wham_usage()
+        self.account_usage: dict[str, dict[str, Any]] = {}
 
     def _setup_app(self, app: web.Application) -> None:
         app.router.add_post("/backend-api/codex/responses", self._codex_create)
+        app.router.add_get("/backend-api/wham/usage", self._usage)
         app.router.add_route("*", "/{tail:.*}", _not_found)
 
     def _check_auth(self, request: web.Request) -> None:
@@ -138,6 +178,10 @@ class FakeCodexUpstream(FakeResponsesUpstream):
             raise CodexError(401, f"Missing {ACCOUNT_HEADER} header")
         if account != self.accounts[token]:
             raise CodexError(403, "The token does not belong to this workspace")
+
+    async def _usage(self, request: web.Request) -> web.Response:
+        account = request.headers.get(ACCOUNT_HEADER, "")
+        return json_response(self.account_usage.get(account, self.usage), 200)
 
     async def _codex_create(self, request: web.Request) -> web.StreamResponse:
         check_codex_body(await json_object(request), self.models)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from omniroute.oauth.quota import QuotaWindow
+
 ANTHROPIC_VERSION = "2023-06-01"
 OAUTH_BETA = "oauth-2025-04-20"
 CLAUDE_CODE_BETA = "claude-code-20250219"
@@ -114,22 +116,15 @@ def starts_with_claude_code(system: Any) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaWindow:
-    """One usage window of a subscription: how much of it is used and when it resets.
-
-    ``name`` is the API's key (``five_hour``, ``seven_day``, ``seven_day_opus``...),
-    ``used_percent`` 0-100 and ``resets_at`` epoch seconds (``None`` when not given).
-    """
-
-    name: str
-    used_percent: float
-    resets_at: float | None
+#: ``seven_day_<family>`` windows that limit one model family only (others, such as
+#: ``seven_day_oauth_apps``, limit the whole account).
+MODEL_WINDOWS = ("opus", "sonnet", "haiku")
 
 
 def parse_usage(body: Any) -> list[QuotaWindow]:
     """The windows of an ``/api/oauth/usage`` answer (``five_hour``, ``seven_day``,
-    ``seven_day_<model>``, each ``{utilization, resets_at}``); other keys are ignored."""
+    ``seven_day_<model>``, each ``{utilization, resets_at}``); other keys are ignored. A
+    ``seven_day_<family>`` window of a model family names it in ``model``."""
     if not isinstance(body, Mapping):
         return []
     windows = []
@@ -138,8 +133,10 @@ def parse_usage(body: Any) -> list[QuotaWindow]:
             continue
         if not isinstance(value, Mapping) or not isinstance(value.get("utilization"), int | float):
             continue
+        family = name.removeprefix("seven_day_")
+        model = family if family in MODEL_WINDOWS else None
         windows.append(
-            QuotaWindow(name, float(value["utilization"]), _epoch(value.get("resets_at")))
+            QuotaWindow(name, float(value["utilization"]), _epoch(value.get("resets_at")), model)
         )
     return windows
 

@@ -25,13 +25,18 @@ from omniroute import (
     ModelInfo,
     UpstreamError,
 )
-from omniroute.oauth import AuthorizationCodeFlow, ImportFlow, OAuthCredentials, OAuthProvider
+from omniroute.oauth import (
+    AuthorizationCodeFlow,
+    ImportFlow,
+    OAuthCredentials,
+    OAuthProvider,
+    QuotaWindow,
+)
 from omniroute_claude.claude_code import (
     ANTHROPIC_VERSION,
     BASE_BETAS,
     OAUTH_BETA,
     ClaudeOAuthSettings,
-    QuotaWindow,
     merge_betas,
     parse_usage,
     pop_header,

@@ -39,6 +39,7 @@ from omniroute import (
 from omniroute.oauth.credentials import OAuthCredentials
 from omniroute.oauth.flows import AuthorizationCodeFlow, ImportFlow
 from omniroute.oauth.provider import OAuthProvider
+from omniroute.oauth.quota import QuotaWindow
 from omniroute_codex.codex import (
     ACCOUNT_HEADER,
     CodexSettings,
@@ -46,7 +47,9 @@ from omniroute_codex.codex import (
     codex_body,
     detail_message,
     is_model_at_capacity,
+    parse_wham_usage,
     usage_limit_retry_after,
+    usage_url,
 )
 
 __all__ = [
@@ -155,6 +158,25 @@ class CodexProvider(OAuthProvider):
             error = self.classify_error(resp.status, resp.headers, body).message
             return CheckResult(False, latency, status=resp.status, error=error)
         return CheckResult(True, latency, status=resp.status)
+
+    async def quota(
+        self, session: aiohttp.ClientSession, creds: OAuthCredentials
+    ) -> list[QuotaWindow]:
+        """The account's ``primary`` (5-hour) and ``secondary`` (weekly) usage windows from
+        ``GET /backend-api/wham/usage``. Raises :class:`UpstreamError` when the backend
+        refuses."""
+        headers = {"Authorization": f"Bearer {creds.access_token}", "Accept": "application/json"}
+        account = creds.extra.get("chatgpt_account_id") or creds.account_id
+        if account:
+            headers[ACCOUNT_HEADER] = str(account)
+        async with session.get(usage_url(self.settings.base_url), headers=headers) as resp:
+            body = await resp.read()
+        if resp.status >= 400:
+            raise self.classify_error(resp.status, resp.headers, body)
+        try:
+            return parse_wham_usage(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            return []
 
     def classify_error(self, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
         """A spent usage window (429 ``usage_limit_reached``) is an exhausted quota until its

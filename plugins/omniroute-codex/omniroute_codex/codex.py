@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from omniroute import BadRequest
+from omniroute.oauth import QuotaWindow
 
 #: The id_token claim that holds the ChatGPT account (``chatgpt_account_id``, plan, user...).
 AUTH_CLAIM = "https://api.openai.com/auth"
@@ -236,3 +237,45 @@ def detail_message(data: Any) -> str | None:
     if isinstance(data, dict) and isinstance(data.get("detail"), str):
         return str(data["detail"])
     return None
+
+
+# -- usage windows --------------------------------------------------------------------------------
+
+#: ``rate_limit`` keys of a ``/wham/usage`` answer and the window names they become.
+USAGE_WINDOWS = (("primary_window", "primary"), ("secondary_window", "secondary"))
+
+
+def usage_url(base_url: str) -> str:
+    """Where the account's usage windows are read: ``/backend-api/wham/usage``, next to the
+    Codex endpoint's ``/backend-api/codex``."""
+    base = base_url.rstrip("/")
+    base = base.removesuffix("/codex")
+    return base + "/wham/usage"
+
+
+def parse_wham_usage(body: Any, now: float | None = None) -> list[QuotaWindow]:
+    """The ``primary`` (5-hour) and ``secondary`` (weekly) windows of a ``/wham/usage`` answer:
+    ``rate_limit.<x>_window`` with ``used_percent`` and ``reset_at`` (epoch seconds), else
+    ``reset_after_seconds``. Missing or malformed windows are left out."""
+    rate = body.get("rate_limit") if isinstance(body, Mapping) else None
+    if not isinstance(rate, Mapping):
+        return []
+    clock = time.time() if now is None else now
+    windows = []
+    for key, name in USAGE_WINDOWS:
+        window = rate.get(key)
+        if not isinstance(window, Mapping):
+            continue
+        used = window.get("used_percent")
+        if not isinstance(used, int | float) or isinstance(used, bool):
+            continue
+        reset = window.get("reset_at")
+        after = window.get("reset_after_seconds")
+        if isinstance(reset, int | float) and not isinstance(reset, bool):
+            resets_at: float | None = float(reset)
+        elif isinstance(after, int | float) and not isinstance(after, bool):
+            resets_at = clock + float(after)
+        else:
+            resets_at = None
+        windows.append(QuotaWindow(name, float(used), resets_at))
+    return windows

@@ -43,7 +43,9 @@ from omniroute.oauth import (
     OAuthCredentials,
     OAuthError,
     OAuthProvider,
+    QuotaWindow,
 )
+from omniroute.oauth.quota import epoch_of
 from omniroute_copilot.tokens import (
     EDITOR_HEADERS,
     CopilotToken,
@@ -196,6 +198,28 @@ class CopilotProvider(OAuthProvider):
         """The URL of ``endpoint`` under a chat API host (Copilot has no ``/v1``)."""
         return base + {Endpoint.MODELS: "/models"}.get(endpoint, "/chat/completions")
 
+    # -- quota ------------------------------------------------------------------------------
+
+    async def quota(
+        self, session: aiohttp.ClientSession, creds: OAuthCredentials
+    ) -> list[QuotaWindow]:
+        """The monthly premium requests window from ``GET {api}/copilot_internal/user`` (read
+        with the GitHub token). Raises :class:`UpstreamError` when GitHub refuses."""
+        headers = {
+            **EDITOR_HEADERS,
+            "Authorization": f"token {creds.access_token}",
+            "Accept": "application/json",
+        }
+        url = self.config.api_url + "/copilot_internal/user"
+        async with session.get(url, headers=headers) as resp:
+            body = await resp.read()
+        if resp.status >= 400:
+            raise self.classify_error(resp.status, resp.headers, body)
+        try:
+            return parse_copilot_user(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            return []
+
     # -- checking a connection --------------------------------------------------------------
 
     async def check(self, session: aiohttp.ClientSession, conn: Connection) -> CheckResult:
@@ -225,6 +249,25 @@ class CopilotProvider(OAuthProvider):
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError):
             ids = []
         return CheckResult(True, latency, status=resp.status, models=ids)
+
+
+def parse_copilot_user(body: Any) -> list[QuotaWindow]:
+    """The ``premium_interactions`` window of a ``copilot_internal/user`` answer:
+    ``quota_snapshots.premium_interactions.percent_remaining`` (used = 100 - remaining),
+    resetting at ``quota_reset_date_utc`` or ``quota_reset_date`` (a date: midnight UTC). An
+    unlimited plan has no window."""
+    if not isinstance(body, Mapping):
+        return []
+    snapshots = body.get("quota_snapshots")
+    premium = snapshots.get("premium_interactions") if isinstance(snapshots, Mapping) else None
+    if not isinstance(premium, Mapping) or premium.get("unlimited") is True:
+        return []
+    remaining = premium.get("percent_remaining")
+    if not isinstance(remaining, int | float) or isinstance(remaining, bool):
+        return []
+    used = min(100.0, max(0.0, 100.0 - float(remaining)))
+    resets_at = epoch_of(body.get("quota_reset_date_utc")) or epoch_of(body.get("quota_reset_date"))
+    return [QuotaWindow("premium_interactions", used, resets_at)]
 
 
 def _refused(exc: CopilotTokenError) -> UpstreamResponse:

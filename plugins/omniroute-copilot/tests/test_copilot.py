@@ -43,7 +43,9 @@ class FakeCopilot(FakeOpenAIUpstream):
     """GitHub's Copilot token exchange and Copilot's chat API on one server.
 
     ``lifetime`` is how long issued Copilot tokens live; :meth:`revoke_all` makes the chat API
-    refuse every token issued so far (as after a plan change).
+    refuse every token issued so far (as after a plan change). :attr:`premium` is the
+    ``quota_snapshots.premium_interactions`` that ``copilot_internal/user`` reports
+    (:attr:`premium_by_token` per GitHub token).
     """
 
     def __init__(self, github_token: str | Callable[[str], bool], *, lifetime: float = 1800):
@@ -54,12 +56,22 @@ class FakeCopilot(FakeOpenAIUpstream):
         self.lifetime = lifetime
         self.issued: dict[str, float] = {}
         self.exchanges = 0
+        self.premium: dict[str, Any] = {
+            "entitlement": 300,
+            "remaining": 240,
+            "percent_remaining": 80.0,
+            "unlimited": False,
+            "overage_permitted": False,
+        }
+        self.premium_by_token: dict[str, dict[str, Any]] = {}
+        self.quota_reset_date = "2030-02-01"
 
     auth_prefixes = ("/v1/", "/chat/", "/models")
 
     def _setup_app(self, app: web.Application) -> None:
         app.router.add_get("/copilot_internal/v2/token", self._token)
         app.router.add_get("/user", self._user)
+        app.router.add_get("/copilot_internal/user", self._copilot_user)
         app.router.add_post("/chat/completions", self._chat)
         app.router.add_get("/models", self._list_models)
         super()._setup_app(app)
@@ -85,6 +97,26 @@ class FakeCopilot(FakeOpenAIUpstream):
         if not self.is_github_token(token):
             return web.json_response({"message": "Bad credentials"}, status=401)
         return web.json_response({"login": "octocat", "id": 1})
+
+    async def _copilot_user(self, request: web.Request) -> web.Response:
+        """The account's plan and quota snapshots (read with the GitHub token, like the
+        token exchange)."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() not in ("token", "bearer") or not self.is_github_token(token):
+            return web.json_response({"message": "Bad credentials"}, status=401)
+        unlimited = {"unlimited": True, "percent_remaining": 100.0}
+        return web.json_response(
+            {
+                "login": "octocat",
+                "copilot_plan": "individual",
+                "quota_reset_date": self.quota_reset_date,
+                "quota_snapshots": {
+                    "chat": unlimited,
+                    "completions": unlimited,
+                    "premium_interactions": self.premium_by_token.get(token, self.premium),
+                },
+            }
+        )
 
     def revoke_all(self) -> None:
         self.issued.clear()

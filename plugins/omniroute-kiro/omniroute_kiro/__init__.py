@@ -133,6 +133,8 @@ class KiroProvider(OAuthProvider):
 
     #: The service answers chat only as an event stream; JSON clients get it collected.
     upstream_streams = True
+    #: An expired token is an AccessDeniedException (403), not a 401.
+    unauthorized_statuses = (401, 403)
 
     def url(
         self,

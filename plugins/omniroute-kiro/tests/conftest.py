@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kiro_helpers import ACCESS_TOKEN, PROFILE_ARN, credentials
+from kiro_helpers import (
+    ACCESS_TOKEN,
+    OIDC_CLIENT_ID,
+    OIDC_CLIENT_SECRET,
+    PROFILE_ARN,
+    credentials,
+)
 
 from omniroute.accounts import connections
 from omniroute.app import create_app
@@ -16,6 +22,9 @@ from omniroute.plugins import get_plugin_manager
 from omniroute.reload import reload_index
 from omniroute.settings import Settings
 from omniroute.testing.fake_kiro import FakeKiroUpstream
+from omniroute.testing.fake_oauth import FakeOAuthServer, OAuthPaths
+
+AWS_PATHS = OAuthPaths(token="/token", device="/device_authorization", register="/client/register")
 
 
 @pytest.fixture
@@ -33,9 +42,21 @@ Connect = Callable[..., Awaitable[None]]
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path, aiohttp_server: Any, kiro_url: str) -> AsyncIterator[Any]:
+async def gateway(
+    tmp_path: Path, aiohttp_server: Any, kiro_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
     """A running gateway (only ``omniroute-kiro`` among the installed plugins) and a helper that
-    adds a ``kr/`` connection in static-token mode."""
+    adds a ``kr/`` connection in static-token mode. Its refresh token is unknown to the local
+    AWS OIDC fake the plugin is pointed at, so a refused token ends in "log in again"."""
+    oauth = FakeOAuthServer(
+        client_id=OIDC_CLIENT_ID,
+        client_secret=OIDC_CLIENT_SECRET,
+        token_format="aws",
+        paths=AWS_PATHS,
+    )
+    oidc = await aiohttp_server(oauth.app)
+    # Read when the plugin registers: set before the plugin manager is built.
+    monkeypatch.setenv("OMNIROUTE_KIRO_OIDC_URL", str(oidc.make_url("")).rstrip("/"))
     settings = Settings(
         data_dir=tmp_path / "data",
         initial_password="test-admin-password",

@@ -8,9 +8,16 @@ ACCESS_TOKEN = "kiro-access-token-0001"
 PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:111122223333:profile/TESTPROFILE"
 
 
+OIDC_CLIENT_ID = "kiro-test-client"
+OIDC_CLIENT_SECRET = "kiro-test-client-secret"
+
+
 def credentials(token: str = ACCESS_TOKEN, profile_arn: str | None = PROFILE_ARN) -> str:
     """A connection secret as the OAuth kernel stores it (``OAuthCredentials`` JSON)."""
-    extra = {"profile_arn": profile_arn} if profile_arn else {}
+    # The AWS OIDC client the device login registered (refreshes authenticate with it).
+    extra: dict[str, str] = {"client_id": OIDC_CLIENT_ID, "client_secret": OIDC_CLIENT_SECRET}
+    if profile_arn:
+        extra["profile_arn"] = profile_arn
     return orjson.dumps(
         {
             "accessToken": token,

@@ -211,14 +211,18 @@ async def test_a_stream_cut_inside_a_message_is_an_error_for_the_client(gateway,
                 pass
 
 
-async def test_a_wrong_token_is_refused_and_reported_as_auth(gateway, kiro):
+async def test_a_refused_token_is_refreshed_and_a_refused_refresh_asks_for_a_new_login(
+    gateway, kiro
+):
+    # CodeWhisperer refuses an expired token with 403 AccessDeniedException: the kernel
+    # refreshes on it like on a 401; this refresh token is unknown to the OIDC fake.
     await gateway.connect(secret=credentials(token="not-the-right-token"))
     with pytest.raises(openai.APIStatusError) as caught:
         await openai_client(gateway).chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "hi"}]
         )
-    assert caught.value.status_code == 403
-    assert "bearer token" in str(caught.value)
+    assert caught.value.status_code == 401
+    assert "omniroute login kiro" in str(caught.value)
     assert "not-the-right-token" not in str(caught.value)
 
 
