@@ -95,6 +95,9 @@ class GatewayError(Exception):
         self.param = param
         self.retry_after = retry_after
         self.type = type
+        #: The provider limits the model, not the account: only that model should rest
+        #: (set by a provider's ``classify_error``).
+        self.model_scoped = False
 
     @property
     def failover(self) -> bool:

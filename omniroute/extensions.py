@@ -68,6 +68,9 @@ class AccountState:
     recent_errors: float = 0.0
     latency_ms: float = 0.0
     in_flight: int = 0
+    #: Rests of single models on this connection (a provider that limits per model):
+    #: model id or family name → (until, reason). See ``AccountHealth.rest_model``.
+    model_rests: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def cooling(self, now: float) -> bool:
         """Whether the connection is resting after a failure."""

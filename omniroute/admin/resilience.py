@@ -92,11 +92,12 @@ async def list_lockouts(request: web.Request) -> web.Response:
 
 
 async def delete_lockout(request: web.Request) -> web.Response:
-    """``DELETE /api/resilience/lockouts/{id}``: unlock a connection (by id) or a provider."""
+    """``DELETE /api/resilience/lockouts/{id}``: unlock a connection (by id), one model on a
+    connection (``<connection>/<model>``) or a provider."""
     ident = request.match_info["id"]
     gw = request.config_dict[GATEWAY]
     known = (
-        ident in gw.index.all_connections
+        ident.split("/", 1)[0] in gw.index.all_connections
         or ident in gw.index.providers
         or ident in gw.resilience.state.accounts()
         or ident in gw.resilience.state.breakers()
@@ -117,5 +118,6 @@ def add_routes(api: web.Application) -> None:
     api.router.add_get("/resilience", get_resilience)
     api.router.add_patch("/resilience", patch_resilience)
     api.router.add_get("/resilience/lockouts", list_lockouts)
-    api.router.add_delete("/resilience/lockouts/{id}", delete_lockout)
+    # ``.+``: a model's rest is ``<connection>/<model>``, and model ids may hold slashes too.
+    api.router.add_delete("/resilience/lockouts/{id:.+}", delete_lockout)
     api.router.add_post("/resilience/reset", reset_state)

@@ -228,7 +228,22 @@ class Gateway:
                 code="no_active_connection",
             )
         # An open circuit breaker raises here, so a combo moves on to its next target.
-        return self.resilience.order(provider.id, conns, self.index.routing)
+        ordered = self.resilience.order(provider.id, conns, self.index.routing)
+        return self._model_ready_first(ordered, resolved.model)
+
+    def _model_ready_first(self, conns: list[Connection], model: str | None) -> list[Connection]:
+        """``conns`` with those resting ``model`` (a provider's per-model limit) moved last:
+        still tried when nothing else is left, as their rest may have ended early."""
+        states = self.health.states
+        if not model or not any(
+            (state := states.get(c.id)) is not None and state.model_rests for c in conns
+        ):
+            return conns  # the common case: one dictionary lookup per connection
+        ready: list[Connection] = []
+        resting: list[Connection] = []
+        for conn in conns:
+            (resting if self.health.model_rest(conn.id, model) else ready).append(conn)
+        return ready + resting
 
     # -- attempts ---------------------------------------------------------------------------
 
@@ -337,7 +352,7 @@ class Gateway:
         """
         attempt = self._attempt(ctx, conn)
         settings = self.index.resilience
-        admission = await self.resilience.admit(attempt.provider.id, conn, settings)
+        admission = await self.resilience.admit(attempt.provider.id, conn, settings, attempt.model)
         ctx.connection, ctx.model, ctx.attempts = conn, attempt.model, ctx.attempts + 1
         try:
             resp = await self._call(attempt)
@@ -392,7 +407,7 @@ class Gateway:
             try:
                 conns = self.accounts(target)
                 if several:
-                    conns, later = self._split_resting(conns)
+                    conns, later = self._split_resting(conns, target.model)
                     if later:
                         resting.append((target, later))
                 return await self._through(ctx, conns, accept, failures)
@@ -435,12 +450,21 @@ class Gateway:
                 return result
         raise TargetExhausted
 
-    def _split_resting(self, conns: list[Connection]) -> tuple[list[Connection], list[Connection]]:
-        """``conns`` split into the ready and the resting ones, each in the given order."""
+    def _split_resting(
+        self, conns: list[Connection], model: str | None
+    ) -> tuple[list[Connection], list[Connection]]:
+        """``conns`` split into the ready and the resting ones (the connection, or ``model`` on
+        it), each in the given order."""
         now, states = self.resilience.clock(), self.health.states
         ready: list[Connection] = []
         resting: list[Connection] = []
         for conn in conns:
             state = states.get(conn.id)
-            (resting if state is not None and state.cooling(now) else ready).append(conn)
+            rests = state is not None and (
+                state.cooling(now) or (bool(state.model_rests) and self._model_rests(conn, model))
+            )
+            (resting if rests else ready).append(conn)
         return ready, resting
+
+    def _model_rests(self, conn: Connection, model: str | None) -> bool:
+        return self.health.model_rest(conn.id, model) is not None

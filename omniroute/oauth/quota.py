@@ -7,8 +7,8 @@ active connection's windows every ``QUOTA_REFRESH_SECONDS`` (and right after an 
 keeps the newest snapshot for the management API, and rests a connection whose window is at or
 above the routing settings' ``quotaThreshold`` until the window resets, through the account
 health every strategy already reads (reason ``quota_window``). A window that names a model
-(``model`` set: Claude's ``seven_day_opus``) limits only that model, so it is shown but does not
-rest the connection.
+(``model`` set: Claude's ``seven_day_opus``) limits only that model: it rests that model on the
+connection (``AccountHealth.rest_model``), and the other models keep using it.
 """
 
 from __future__ import annotations
@@ -256,6 +256,12 @@ class QuotaWatcher:
         spent = over_threshold(snapshot.windows, threshold, now)
         state = health.state.account(connection_id)
         mono = health.clock()
+        for window in snapshot.windows:
+            # A window of one model (family) rests that model only.
+            spent_model = window.model is not None and window.used_percent >= threshold
+            if spent_model and (window.resets_at is None or window.resets_at > now):
+                left = (window.resets_at - now) if window.resets_at else self.interval
+                health.rest_model(connection_id, window.model, mono + left, QUOTA_REASON)
         if spent is None:
             if state.cooldown_reason == QUOTA_REASON and state.cooling(mono):
                 state.cooldown_until = 0.0

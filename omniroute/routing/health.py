@@ -79,13 +79,38 @@ class AccountHealth:
         anything else rests the configured cooldown. Failures in a row stretch hint-less rests
         by the provider profile's exponential backoff.
         """
-        settings = settings or ResilienceSettings()
-        profile = profile or settings.profile
         state = self.state.account(connection_id)
-        repeats = state.failures
+        rest = self._rest_for(state.failures, error, settings, profile)
         state.failures += 1
         state.recent_errors += _ERROR_WEIGHT * (1 - state.recent_errors)
         state.last_error = error.kind.value
+        state.cooldown_until = self.clock() + rest
+        state.cooldown_reason = error.kind.value
+        return rest
+
+    def failed_model(
+        self,
+        connection_id: str,
+        model: str,
+        error: GatewayError,
+        settings: ResilienceSettings | None = None,
+        profile: ProviderProfile | None = None,
+    ) -> float:
+        """Like :meth:`failed` for a failure the provider says concerns ``model`` alone: that
+        model rests on this connection, the connection stays in use for the others."""
+        rest = self._rest_for(0, error, settings, profile)
+        self.rest_model(connection_id, model, self.clock() + rest, error.kind.value)
+        return rest
+
+    def _rest_for(
+        self,
+        repeats: int,
+        error: GatewayError,
+        settings: ResilienceSettings | None,
+        profile: ProviderProfile | None,
+    ) -> float:
+        settings = settings or ResilienceSettings()
+        profile = profile or settings.profile
         if error.retry_after is not None:
             rest = min(error.retry_after, settings.max_hint_seconds)
         elif error.kind is ErrorKind.QUOTA_EXHAUSTED:
@@ -94,15 +119,54 @@ class AccountHealth:
             rest = profile.backoff(min(self.default_cooldown, TRANSIENT_REST_SECONDS), repeats)
         else:
             rest = profile.backoff(self.default_cooldown, repeats)
-        state.cooldown_until = self.clock() + rest
-        state.cooldown_reason = error.kind.value
         return rest
 
+    # -- rests of one model ------------------------------------------------------------------
+
+    def rest_model(self, connection_id: str, model: str, until: float, reason: str) -> None:
+        """Rest one model of a connection until ``until`` (this clock): the provider limits
+        that model (or model family, such as ``opus``) alone, so the others stay in use."""
+        rests = self.state.account(connection_id).model_rests
+        current = rests.get(model)
+        if current is None or until > current[0]:
+            rests[model] = (until, reason)
+
+    def model_rest(self, connection_id: str, model: str | None) -> tuple[float, str] | None:
+        """The rest ``model`` is under on this connection now, if any: its own, or its
+        family's (``opus`` covers ``claude-opus-4-6``)."""
+        state = self.state.accounts().get(connection_id)
+        if state is None or not state.model_rests or not model:
+            return None
+        now = self.clock()
+        parts = model.lower().replace("/", "-").split("-")
+        for key, (until, reason) in list(state.model_rests.items()):
+            if until <= now:
+                del state.model_rests[key]
+            elif key == model or key.lower() in parts:
+                return until, reason
+        return None
+
+    def end_model_rest(self, connection_id: str, model: str | None = None) -> bool:
+        """End one model's rest (every model's when ``model`` is None); whether any was
+        resting."""
+        state = self.state.accounts().get(connection_id)
+        if state is None or not state.model_rests:
+            return False
+        now = self.clock()
+        keys = [k for k, (until, _) in state.model_rests.items() if until > now]
+        if model is not None:
+            keys = [k for k in keys if k == model]
+        for key in keys:
+            del state.model_rests[key]
+        return bool(keys)
+
     def unlock(self, connection_id: str) -> bool:
-        """End a connection's rest now (a forced unlock); whether it was resting."""
+        """End a connection's rest now (a forced unlock), and any rest of its models; whether
+        anything was resting."""
+        models = self.end_model_rest(connection_id)
         state = self.state.accounts().get(connection_id)
         if state is None or not state.cooling(self.clock()):
-            return False
+            return models
         state.cooldown_until = 0.0
         state.cooldown_reason = None
         state.failures = 0

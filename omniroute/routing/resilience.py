@@ -27,6 +27,15 @@ from omniroute.routing.state import BreakerPhase, HotState, MemoryHotState
 AttemptObserver = Callable[[str, int, str, float], None]
 
 
+#: Joins a connection id and a model in the id of a model's rest (connection ids never hold it).
+MODEL_REST_SEPARATOR = "/"
+
+
+def model_rest_id(connection_id: str, model: str) -> str:
+    """The lockout id of ``model`` resting on a connection (what unlocking it takes)."""
+    return f"{connection_id}{MODEL_REST_SEPARATOR}{model}"
+
+
 @dataclass(slots=True)
 class Admission:
     """An attempt let through: which provider and connection, whether it is the breaker's
@@ -37,6 +46,7 @@ class Admission:
     probe: bool
     slot: Slot
     started: float
+    model: str | None = None
 
     def release(self) -> None:
         """Give the connection slot back (when the answer, or the stream, is over)."""
@@ -92,7 +102,11 @@ class Resilience:
         return strategy.order(connections, ctx)
 
     async def admit(
-        self, provider_id: str, conn: Connection, settings: ResilienceSettings
+        self,
+        provider_id: str,
+        conn: Connection,
+        settings: ResilienceSettings,
+        model: str | None = None,
     ) -> Admission:
         """Let an attempt through the connection's limits (it may wait for room) and note it
         with the provider's breaker (it may be the probe).
@@ -107,7 +121,7 @@ class Resilience:
             self.breaker.release(provider_id, probe=probe)
             raise
         self.health.used(conn.id)
-        return Admission(provider_id, conn.id, probe, slot, time.perf_counter())
+        return Admission(provider_id, conn.id, probe, slot, time.perf_counter(), model)
 
     def succeeded(self, admission: Admission, status: int) -> None:
         """The attempt got a usable answer (its slot stays taken until released)."""
@@ -126,7 +140,11 @@ class Resilience:
         admission.release()
         provider_id = admission.provider_id
         profile = settings.profile_for(provider_id)
-        if error.failover:
+        if error.failover and error.model_scoped and admission.model:
+            self.health.failed_model(
+                admission.connection_id, admission.model, error, settings, profile
+            )
+        elif error.failover:
             self.health.failed(admission.connection_id, error, settings, profile)
         self.breaker.record(provider_id, profile, error, probe=admission.probe)
         self._observe(provider_id, error.status, error.kind.value, admission.latency_ms())
@@ -196,6 +214,21 @@ class Resilience:
             }
             for row in self.cooling(connections)
         ]
+        now = self.clock()
+        for connection_id, state in sorted(self.state.accounts().items()):
+            conn = connections.get(connection_id)
+            for model, (until, reason) in sorted(state.model_rests.items()):
+                if until > now:
+                    rows.append(
+                        {
+                            "id": model_rest_id(connection_id, model),
+                            "type": "model",
+                            "provider": conn.provider if conn else None,
+                            "name": f"{conn.name if conn else connection_id} · {model}",
+                            "reason": reason,
+                            "secondsLeft": round(until - now, 1),
+                        }
+                    )
         for breaker in self.breakers():
             if breaker["state"] == BreakerPhase.CLOSED.value:
                 continue
@@ -212,8 +245,11 @@ class Resilience:
         return rows
 
     def unlock(self, ident: str) -> bool:
-        """End the rest of a connection or close a provider's breaker; whether anything was
-        locked under that id."""
+        """End the rest of a connection (``<connection>/<model>``: of one model on it) or
+        close a provider's breaker; whether anything was locked under that id."""
+        if MODEL_REST_SEPARATOR in ident:
+            connection_id, model = ident.split(MODEL_REST_SEPARATOR, 1)
+            return self.health.end_model_rest(connection_id, model)
         unlocked_connection = self.health.unlock(ident)
         unlocked_provider = self.breaker.reset(ident)
         return unlocked_connection or unlocked_provider

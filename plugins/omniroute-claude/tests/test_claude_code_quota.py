@@ -1,6 +1,6 @@
 """``cc/`` quota windows: ``/api/oauth/usage`` parsed (a ``seven_day_<family>`` window names its
 model family), read by the gateway's quota watcher, and a subscription whose 5-hour window is
-spent skipped until it resets while a per-model window alone does not rest it."""
+spent skipped until it resets, while a per-model window rests that model only."""
 
 from __future__ import annotations
 
@@ -85,9 +85,9 @@ async def claude(make_gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch):
         yield upstream, gw, tokens
 
 
-async def ask(gw: Gateway) -> None:
+async def ask(gw: Gateway, model: str = "cc/claude-opus-4-6") -> None:
     async with AsyncAnthropic(base_url=gw.url, api_key="no-key", max_retries=0, timeout=10) as sdk:
-        await sdk.messages.create(model="cc/claude-opus-4-6", max_tokens=16, messages=HELLO)
+        await sdk.messages.create(model=model, max_tokens=16, messages=HELLO)
 
 
 def spent(name: str, resets_in: float) -> dict[str, Any]:
@@ -107,13 +107,15 @@ async def test_a_subscription_with_a_spent_five_hour_window_is_skipped(claude):
     assert [row["reason"] for row in lockouts["lockouts"]] == [QUOTA_REASON]
 
 
-async def test_a_spent_opus_window_alone_leaves_the_subscription_in_use(claude):
-    upstream, gw, (first, _second) = claude
+async def test_a_spent_opus_window_rests_opus_only(claude):
+    upstream, gw, (first, second) = claude
     upstream.by_token[first] = {**upstream.usage, **spent("seven_day_opus", 3600)}
     watcher = watcher_of(gw.app)
     assert watcher is not None
     await watcher.refresh_all()
-    await ask(gw)
+    await ask(gw)  # opus: the other account
+    assert upstream.seen_tokens[-1] == second
+    await ask(gw, "cc/claude-sonnet-4-5")  # sonnet: this account is still in use
     assert upstream.seen_tokens[-1] == first
     _, rows = await gw.api("GET", "/api/providers")
     opus = [w for w in rows[0]["quota"] if w["name"] == "seven_day_opus"]

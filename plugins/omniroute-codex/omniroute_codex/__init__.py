@@ -194,7 +194,9 @@ class CodexProvider(OAuthProvider):
         if reset is not None:
             err.kind, err.retry_after = ErrorKind.QUOTA_EXHAUSTED, reset
         elif is_model_at_capacity(err.message):
+            # The model is full for everyone: this account's other models still work.
             err.kind, err.status = ErrorKind.RATE_LIMITED, 429
+            err.model_scoped = True
         return err
 
 

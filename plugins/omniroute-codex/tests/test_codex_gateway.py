@@ -258,10 +258,11 @@ def test_a_usage_limit_is_an_exhausted_quota_until_its_reset():
     assert err.kind is ErrorKind.QUOTA_EXHAUSTED and err.retry_after == 1800
 
 
-def test_a_model_at_capacity_is_a_rate_limit_whatever_its_status():
+def test_a_model_at_capacity_is_a_rate_limit_of_that_model_whatever_its_status():
     body = b'{"error":{"message":"Selected model is at capacity. Please try a different model."}}'
     err = CodexProvider().classify_error(500, {}, body)
     assert err.kind is ErrorKind.RATE_LIMITED
+    assert err.model_scoped  # the account's other models stay in use
 
 
 def test_the_backends_detail_bodies_give_the_message():
