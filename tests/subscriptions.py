@@ -29,7 +29,7 @@ from omniroute.testing import FakeOpenAIUpstream
 from omniroute.testing.fake_anthropic import AnthropicReply
 from omniroute.testing.fake_base import FakeUpstream, RecordedRequest
 from omniroute.testing.fake_claude_oauth import FakeClaudeOAuthUpstream
-from omniroute.testing.fake_code_assist import FakeCodeAssist
+from omniroute.testing.fake_code_assist import USERINFO_PATH, FakeCodeAssist
 from omniroute.testing.fake_codex import CodexError, FakeCodexUpstream, usage_limit_reached
 from omniroute.testing.fake_gemini import GeminiApiError, GeminiReply
 from omniroute.testing.fake_kiro import FakeKiroUpstream, KiroReply
@@ -142,7 +142,7 @@ class CodexBackend(FakeCodexUpstream):
 
 class CodeAssist(FakeCodeAssist):
     """Code Assist for the tokens ``oauth`` issued: each account has its own project (already
-    onboarded), and an expired token is the real 401."""
+    onboarded) and its own Google identity, and an expired token is the real 401."""
 
     def __init__(self, oauth: AccountsOAuthServer) -> None:
         super().__init__({})
@@ -160,6 +160,10 @@ class CodeAssist(FakeCodeAssist):
     def _project_of(self, request: web.Request) -> str | None:
         token = request.headers["Authorization"].partition(" ")[2].strip()
         return project_of(self.oauth.account_of(token) or "")
+
+    def identity_of(self, token: str) -> dict[str, Any]:
+        account = self.oauth.account_of(token) or ""
+        return {"id": f"google-{account}", "email": f"{account}@example.com"}
 
 
 class CopilotAPI(FakeOpenAIUpstream):
@@ -387,6 +391,7 @@ def _gemini_env(oauth: AccountsOAuthServer, auth: str, up: str) -> dict[str, str
     return {
         "OMNIROUTE_GEMINI_CLI_AUTHORIZE_URL": oauth.authorize_url(auth),
         "OMNIROUTE_GEMINI_CLI_TOKEN_URL": oauth.token_url(auth),
+        "OMNIROUTE_GEMINI_CLI_USERINFO_URL": up + USERINFO_PATH,
         "OMNIROUTE_GEMINI_CLI_CLIENT_SECRET": "gc-test-secret",
         "OMNIROUTE_GEMINI_CLI_REDIRECT_URI": f"http://localhost:{free_port()}/oauth2callback",
         "OMNIROUTE_GEMINI_CLI_BASE_URL": up + "/v1internal",

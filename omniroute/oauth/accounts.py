@@ -47,10 +47,16 @@ def save_login(
 ) -> tuple[dict[str, Any], bool]:
     """Store a login: re-login of a known account updates its connection (new tokens, status
     back to ``active``); otherwise a new connection. Returns the API view and whether it is new.
+
+    A login that does not say which account it is (Qwen's and Kiro's tokens carry no identity)
+    is matched by the connection ``name`` instead: logging in again under the same name
+    updates that connection.
     """
     secret = creds.to_secret()
     with transaction(db):
         row = find_account(db, vault, provider, creds)
+        if row is None and name and not (creds.account_id or creds.email):
+            row = next((r for r in connections.list_rows(db, provider) if r["name"] == name), None)
         if row is not None:
             connections.update_secret(db, vault, row["id"], secret, mask(creds.access_token))
             connections.set_status(db, row["id"], "active")

@@ -18,10 +18,17 @@ Project discovery: an account with a project answers ``loadCodeAssist`` with its
 ``currentTier`` and ``cloudaicompanionProject``; one without (``tokens={"ya29.new": None}``)
 has no ``currentTier`` until ``onboardUser``, which provisions ``onboarded_project`` through an
 operation that is ``done`` after ``onboard_polls`` polls.
+
+Identity: ``GET /oauth2/v2/userinfo`` (:data:`USERINFO_PATH`; Google serves it on
+``www.googleapis.com``) answers a valid token with its Google account's ``{id, email,
+verified_email, name}``. Each token is its own account unless ``identities`` names its account
+or it was first accepted after :meth:`FakeCodeAssist.use` (then it belongs to that account, as
+the tokens of two logins to one Google account do).
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,7 +46,10 @@ from omniroute.testing.fake_gemini_sse import (
 )
 from omniroute.testing.fake_gemini_validation import default_message, validate_generate_content
 
-__all__ = ["FakeCodeAssist"]
+__all__ = ["USERINFO_PATH", "FakeCodeAssist"]
+
+#: Where the fake answers Google's userinfo (``https://www.googleapis.com/oauth2/v2/userinfo``).
+USERINFO_PATH = "/oauth2/v2/userinfo"
 
 _WRAPPER_FIELDS = frozenset(
     {"model", "project", "user_prompt_id", "request", "enabled_credit_types", "session_id"}
@@ -61,6 +71,8 @@ class FakeCodeAssist(FakeUpstream[GeminiReply, GeminiApiError]):
         ``is_valid``), as accounts not onboarded yet.
     :param onboarded_project: the project ``onboardUser`` provisions.
     :param onboard_polls: how many operation polls answer ``done: false`` first.
+    :param identities: the Google account (userinfo answer) of some tokens; any other token is
+        an account of its own (see :meth:`identity_of`).
 
     Scripted :class:`GeminiReply` objects (JSON and stream kinds) replace the default answer of
     the next valid generate call; their bodies and chunks are wrapped like real answers.
@@ -68,7 +80,7 @@ class FakeCodeAssist(FakeUpstream[GeminiReply, GeminiApiError]):
 
     error_type = GeminiApiError
     base_path = "/v1internal"
-    auth_prefixes = ("/v1internal",)
+    auth_prefixes = ("/v1internal", "/oauth2/")
 
     def __init__(
         self,
@@ -77,9 +89,14 @@ class FakeCodeAssist(FakeUpstream[GeminiReply, GeminiApiError]):
         accept: Callable[[str], bool] | None = None,
         onboarded_project: str = "fake-free-project-1",
         onboard_polls: int = 1,
+        identities: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.projects: dict[str, str | None] = dict(tokens)
+        self.identities: dict[str, dict[str, Any]] = {
+            k: dict(v) for k, v in (identities or {}).items()
+        }
+        self.signing_in: dict[str, Any] | None = None
         self.accept = accept
         self.onboarded_project = onboarded_project
         self.onboard_polls = onboard_polls
@@ -88,6 +105,7 @@ class FakeCodeAssist(FakeUpstream[GeminiReply, GeminiApiError]):
     def _setup_app(self, app: web.Application) -> None:
         app.router.add_post("/v1internal:{method}", self._method)
         app.router.add_get("/v1internal/operations/{name}", self._operation)
+        app.router.add_get(USERINFO_PATH, self._userinfo)
         app.router.add_route("*", "/{tail:.*}", _unknown_route)
 
     def _error_response(self, request: web.Request, err: GeminiApiError) -> web.StreamResponse:
@@ -99,6 +117,8 @@ class FakeCodeAssist(FakeUpstream[GeminiReply, GeminiApiError]):
         known = token in self.projects
         if scheme.lower() == "bearer" and not known and self.accept and self.accept(token):
             self.projects[token] = None
+            if self.signing_in is not None:
+                self.identities.setdefault(token, dict(self.signing_in))
         if scheme.lower() != "bearer" or token not in self.projects:
             raise GeminiApiError(
                 401,
@@ -109,6 +129,30 @@ class FakeCodeAssist(FakeUpstream[GeminiReply, GeminiApiError]):
     def _project_of(self, request: web.Request) -> str | None:
         token = request.headers["Authorization"].partition(" ")[2].strip()
         return self.projects[token]
+
+    # -- identity -------------------------------------------------------------------------------
+
+    def use(self, account_id: str, email: str) -> None:
+        """Tokens first accepted from now on (through ``accept``) belong to this account."""
+        self.signing_in = {"id": account_id, "email": email}
+
+    def identity_of(self, token: str) -> dict[str, Any]:
+        """The userinfo of ``token``'s account: named in ``identities``, else one of its own."""
+        known = self.identities.get(token)
+        if known is None:
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            number = str(int(digest[:15], 16)).rjust(21, "1")
+            known = {"id": number, "email": f"user-{digest[:8]}@example.com"}
+        email = str(known["email"])
+        return {
+            "verified_email": True,
+            "name": email.partition("@")[0],
+            **known,
+        }
+
+    async def _userinfo(self, request: web.Request) -> web.Response:
+        token = request.headers["Authorization"].partition(" ")[2].strip()
+        return web.json_response(self.identity_of(token))
 
     # -- generate -------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ Endpoints and client credentials are read from the environment when the plugin r
 ``OMNIROUTE_GEMINI_CLI_CLIENT_ID``, ``OMNIROUTE_GEMINI_CLI_CLIENT_SECRET`` (no default: the
 installed-app secret embedded in gemini-cli is not copied here),
 ``OMNIROUTE_GEMINI_CLI_AUTHORIZE_URL``, ``OMNIROUTE_GEMINI_CLI_TOKEN_URL``,
-``OMNIROUTE_GEMINI_CLI_REDIRECT_URI`` and ``OMNIROUTE_GEMINI_CLI_BASE_URL``.
+``OMNIROUTE_GEMINI_CLI_USERINFO_URL``, ``OMNIROUTE_GEMINI_CLI_REDIRECT_URI`` and
+``OMNIROUTE_GEMINI_CLI_BASE_URL``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ DEFAULTS: Mapping[str, str] = {
     "CLIENT_SECRET": "",
     "AUTHORIZE_URL": "https://accounts.google.com/o/oauth2/v2/auth",
     "TOKEN_URL": "https://oauth2.googleapis.com/token",
+    "USERINFO_URL": "https://www.googleapis.com/oauth2/v2/userinfo",
     "REDIRECT_URI": "http://localhost:8085/oauth2callback",
     "BASE_URL": "https://cloudcode-pa.googleapis.com/v1internal",
 }
@@ -88,6 +90,7 @@ class GeminiCliConfig:
     client_secret: str
     authorize_url: str
     token_url: str
+    userinfo_url: str
     redirect_uri: str
     base_url: str
 
@@ -100,6 +103,7 @@ class GeminiCliConfig:
             client_secret=values["CLIENT_SECRET"],
             authorize_url=values["AUTHORIZE_URL"],
             token_url=values["TOKEN_URL"],
+            userinfo_url=values["USERINFO_URL"],
             redirect_uri=values["REDIRECT_URI"],
             base_url=values["BASE_URL"].rstrip("/"),
         )
@@ -320,6 +324,32 @@ def _with_project(creds: OAuthCredentials, project: str) -> OAuthCredentials:
     return updated
 
 
+# -- the account's identity (the login's other post-step) -------------------------------------
+
+
+async def fetch_identity(
+    session: aiohttp.ClientSession, creds: OAuthCredentials, userinfo_url: str
+) -> OAuthCredentials:
+    """The Google account behind the token (gemini-cli's ``oauth2/v2/userinfo``): its ``id``
+    becomes ``account_id`` and its ``email`` the ``email``, so a re-login of the same account
+    updates its connection instead of adding another. ``ValueError`` when Google names none."""
+    headers = {"Authorization": f"Bearer {creds.access_token}", "Accept": "application/json"}
+    async with session.get(userinfo_url, headers=headers) as resp:
+        status = resp.status
+        body = await resp.read()
+    try:
+        data: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    account_id = data.get("id") if isinstance(data, dict) else None
+    if status >= 400 or not account_id:
+        raise ValueError(f"Google's userinfo did not name the account (HTTP {status})")
+    updated = creds.model_copy(deep=True)
+    updated.account_id = str(account_id)
+    updated.email = str(data["email"]) if data.get("email") else updated.email
+    return updated
+
+
 # -- the login --------------------------------------------------------------------------------
 
 FLOW_ID = "gemini-cli"
@@ -329,11 +359,16 @@ IMPORT_FLOW_ID = "gemini-cli-import"
 def build_flows(config: GeminiCliConfig) -> tuple[AuthorizationCodeFlow, ImportFlow]:
     """Google's installed-app login (PKCE, offline access, a local listener on the redirect
     URI's port, the callback URL pasted on a headless server) and the import of gemini-cli's
-    ``~/.gemini/oauth_creds.json``; both end with :func:`discover_project`."""
+    ``~/.gemini/oauth_creds.json``; both end with :func:`fetch_identity` (the account's id
+    and email) and :func:`discover_project`."""
 
     async def after_token(
         session: aiohttp.ClientSession, creds: OAuthCredentials
     ) -> OAuthCredentials:
+        try:
+            creds = await fetch_identity(session, creds, config.userinfo_url)
+        except ValueError as exc:
+            raise OAuthError("no_identity", str(exc)) from None
         try:
             return await discover_project(session, creds, config.base_url)
         except ValueError as exc:

@@ -1,6 +1,7 @@
 """omniroute-gemini's ``gc/``: Gemini CLI subscriptions answer the official ``openai`` and
 ``google-genai`` SDKs through the gateway in static-token mode, streaming and not, over Code
-Assist's envelope; the login's project discovery finds or provisions the account's project.
+Assist's envelope; the login's project discovery finds or provisions the account's project, and
+its userinfo call names the Google account, so a re-login updates that account's connection.
 
 The upstream is :class:`omniroute.testing.fake_code_assist.FakeCodeAssist`, which refuses an
 unwrapped body, a missing project and another account's project, and wraps every answer.
@@ -27,7 +28,7 @@ from omniroute.oauth.credentials import OAuthCredentials
 from omniroute.plugins import build_registry, get_plugin_manager
 from omniroute.reload import reload_index
 from omniroute.settings import Settings
-from omniroute.testing.fake_code_assist import FakeCodeAssist
+from omniroute.testing.fake_code_assist import USERINFO_PATH, FakeCodeAssist
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 TOKEN = "ya29.fake-google-access-token"
@@ -221,14 +222,24 @@ def test_the_provider_and_its_endpoints_come_from_the_environment(pm, monkeypatc
     defaults = code_assist.GeminiCliConfig.from_env({})
     assert defaults.base_url == "https://cloudcode-pa.googleapis.com/v1internal"
     assert defaults.client_secret == ""
+    assert defaults.userinfo_url == "https://www.googleapis.com/oauth2/v2/userinfo"
+    relay = {"OMNIROUTE_GEMINI_CLI_USERINFO_URL": "http://relay.example/userinfo"}
+    assert (
+        code_assist.GeminiCliConfig.from_env(relay).userinfo_url == "http://relay.example/userinfo"
+    )
     assert "gemini" in registry.providers  # the API-key provider is still there
 
 
-async def login_gateway(pm, tmp_path, aiohttp_server, monkeypatch, base_url, oauth):
+async def login_gateway(
+    pm, tmp_path, aiohttp_server, monkeypatch, base_url, oauth, userinfo=USERINFO_PATH
+):
     oauth_base = str((await aiohttp_server(oauth.app)).make_url("")).rstrip("/")
     monkeypatch.setenv("OMNIROUTE_GEMINI_CLI_BASE_URL", base_url)
     monkeypatch.setenv("OMNIROUTE_GEMINI_CLI_AUTHORIZE_URL", oauth.authorize_url(oauth_base))
     monkeypatch.setenv("OMNIROUTE_GEMINI_CLI_TOKEN_URL", oauth.token_url(oauth_base))
+    monkeypatch.setenv(
+        "OMNIROUTE_GEMINI_CLI_USERINFO_URL", base_url.removesuffix("/v1internal") + userinfo
+    )
     monkeypatch.setenv("OMNIROUTE_GEMINI_CLI_CLIENT_SECRET", "gc-test-secret")
     # Not a local address: no listener is opened; the callback URL is pasted instead.
     monkeypatch.setenv("OMNIROUTE_GEMINI_CLI_REDIRECT_URI", "https://codeassist.example/authcode")
@@ -295,3 +306,97 @@ async def test_a_gemini_cli_credential_file_is_imported_with_its_project(
         reply = await sdk.chat.completions.create(model="gc/gemini-2.5-pro", messages=HELLO)
     assert reply.choices[0].message.content == "echo: hi"
     assert generate_calls(fake)[-1].json["project"] == PROJECT
+
+
+async def google_login(admin: aiohttp.ClientSession, base: str, oauth) -> aiohttp.ClientResponse:
+    """One ``gc`` login through the API, approved at the fake authorization server."""
+    async with admin.get(base + "/api/oauth/gc/authorize") as resp:
+        assert resp.status == 200, await resp.text()
+        started = await resp.json()
+    callback = await oauth.approve_authorization(started["url"])
+    exchange = {"session": started["session"], "code": callback}
+    async with admin.post(base + "/api/oauth/gc/exchange", json=exchange) as resp:
+        await resp.read()
+        return resp
+
+
+async def stored_gc_credentials(server) -> list[OAuthCredentials]:
+    app = server.app
+    rows = await app[STORE].call(lambda db: connections.list_rows(db, "gemini-cli"))
+    vault = app[SECRETS].vault
+    return [OAuthCredentials.from_secret(vault.decrypt(r["secret"]).reveal()) for r in rows]
+
+
+async def test_a_relogin_to_the_same_google_account_updates_its_connection(
+    pm, tmp_path, aiohttp_server, monkeypatch
+):
+    from omniroute.testing.fake_oauth import FakeOAuthServer
+
+    oauth = FakeOAuthServer(
+        client_id=code_assist.DEFAULTS["CLIENT_ID"], client_secret="gc-test-secret"
+    )
+    fake = FakeCodeAssist({}, accept=oauth.is_valid, onboard_polls=0)
+    base_url = str((await aiohttp_server(fake.app)).make_url("/v1internal"))
+    server, admin, base = await login_gateway(
+        pm, tmp_path, aiohttp_server, monkeypatch, base_url, oauth
+    )
+    async with admin:
+        fake.use("104729000000000000001", "ann@example.com")
+        first = await google_login(admin, base, oauth)
+        assert first.status == 201
+        again = await google_login(admin, base, oauth)
+        assert again.status == 200  # the same account: its connection, updated
+        async with admin.get(base + "/api/providers?provider=gemini-cli") as resp:
+            listed = await resp.json()
+        assert [c["name"] for c in listed] == ["ann@example.com"]
+        (creds,) = await stored_gc_credentials(server)
+        assert creds.account_id == "104729000000000000001"
+        assert creds.email == "ann@example.com"
+        assert creds.access_token == list(oauth.tokens)[-1]  # the second login's token
+        assert creds.extra["project"] == fake.onboarded_project
+
+        fake.use("104729000000000000002", "bob@example.com")
+        other = await google_login(admin, base, oauth)
+        assert other.status == 201  # another account: another connection
+        async with admin.get(base + "/api/providers?provider=gemini-cli") as resp:
+            listed = await resp.json()
+        assert sorted(c["name"] for c in listed) == ["ann@example.com", "bob@example.com"]
+    userinfo = [r for r in fake.requests if r.path == USERINFO_PATH]
+    assert len(userinfo) == 3
+    assert all(r.headers["Authorization"].startswith("Bearer ") for r in userinfo)
+
+
+async def test_importing_the_same_credential_file_twice_keeps_one_connection(
+    pm, tmp_path, aiohttp_server, monkeypatch, fake, base_url
+):
+    from omniroute.testing.fake_oauth import FakeOAuthServer
+
+    fake.identities[TOKEN] = {"id": "110248495921238986420", "email": "me@example.com"}
+    server, admin, base = await login_gateway(
+        pm, tmp_path, aiohttp_server, monkeypatch, base_url, FakeOAuthServer()
+    )
+    content = orjson.dumps({"access_token": TOKEN, "refresh_token": "1//r"}).decode()
+    async with admin:
+        for expected in (201, 200):
+            async with admin.post(base + "/api/oauth/gc/import", json={"content": content}) as r:
+                assert r.status == expected, await r.text()
+                assert (await r.json())["name"] == "me@example.com"
+    (creds,) = await stored_gc_credentials(server)
+    assert (creds.account_id, creds.email) == ("110248495921238986420", "me@example.com")
+
+
+async def test_a_login_whose_userinfo_fails_is_refused_and_stores_nothing(
+    pm, tmp_path, aiohttp_server, monkeypatch, fake, base_url
+):
+    from omniroute.testing.fake_oauth import FakeOAuthServer
+
+    server, admin, base = await login_gateway(
+        pm, tmp_path, aiohttp_server, monkeypatch, base_url, FakeOAuthServer(), "/oauth2/v2/gone"
+    )
+    content = orjson.dumps({"access_token": TOKEN, "refresh_token": "1//r"}).decode()
+    async with admin, admin.post(base + "/api/oauth/gc/import", json={"content": content}) as r:
+        assert r.status == 400, await r.text()
+        error = (await r.json())["error"]
+    assert error["code"] == "no_identity"
+    assert "userinfo" in error["message"] and "HTTP 404" in error["message"]
+    assert await stored_gc_credentials(server) == []
