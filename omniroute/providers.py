@@ -112,6 +112,9 @@ class Provider:
     stream in the body (``"stream": true``: OpenAI, Responses, Anthropic).
     """
 
+    #: Where each endpoint lives under the base URL (:meth:`url`); an endpoint missing here
+    #: is one the provider does not have.
+    paths: Mapping[Endpoint, str] = OPENAI_PATHS
     #: Chat is always requested as a stream upstream (see the class docstring).
     upstream_streams: bool = False
     #: Client request headers passed on to this provider's upstream as they came, whatever
@@ -164,13 +167,14 @@ class Provider:
         model: str | None = None,
         stream: bool = False,
     ) -> str:
-        """The full URL of ``endpoint`` for ``conn``. Default: OpenAI-compatible paths.
+        """The full URL of ``endpoint`` for ``conn``: the base URL and the endpoint's entry in
+        :attr:`paths` (OpenAI-compatible by default).
 
         ``model`` and ``stream`` are given for APIs that address them in the URL (Gemini's
         ``/models/{model}:streamGenerateContent``); most providers ignore them.
         """
         try:
-            return self.base_url_for(conn) + OPENAI_PATHS[endpoint]
+            return self.base_url_for(conn) + self.paths[endpoint]
         except KeyError:
             raise UpstreamError(
                 ErrorKind.BAD_REQUEST,

@@ -69,23 +69,8 @@ MODELS = [
 class AnthropicProvider(Provider):
     """Anthropic's Messages API with an API key (``x-api-key``)."""
 
-    def url(
-        self,
-        conn: Connection,
-        endpoint: Endpoint,
-        *,
-        model: str | None = None,
-        stream: bool = False,
-    ) -> str:
-        """Messages and models live under ``/v1``; other endpoints do not exist here."""
-        try:
-            return self.base_url_for(conn) + PATHS[endpoint]
-        except KeyError:
-            raise UpstreamError(
-                ErrorKind.BAD_REQUEST,
-                f"Anthropic has no {endpoint.value} endpoint",
-                status=400,
-            ) from None
+    #: Messages and models live under ``/v1``; other endpoints do not exist here.
+    paths = PATHS
 
     def headers(self, conn: Connection) -> dict[str, str]:
         """``x-api-key`` and the API version the request bodies are written for."""

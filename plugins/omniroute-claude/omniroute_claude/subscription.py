@@ -126,23 +126,8 @@ class ClaudeCodeProvider(OAuthProvider):
             docs_url="https://docs.anthropic.com/en/docs/claude-code",
         )
 
-    def url(
-        self,
-        conn: Connection,
-        endpoint: Endpoint,
-        *,
-        model: str | None = None,
-        stream: bool = False,
-    ) -> str:
-        """Messages, token counts and models under ``/v1``."""
-        try:
-            return self.base_url_for(conn) + PATHS[endpoint]
-        except KeyError:
-            raise UpstreamError(
-                ErrorKind.BAD_REQUEST,
-                f"Claude subscriptions have no {endpoint.value} endpoint",
-                status=400,
-            ) from None
+    #: Messages, token counts and models under ``/v1``.
+    paths = PATHS
 
     def headers(self, conn: Connection) -> dict[str, str]:
         """Everything but the credential (added by :meth:`authorize`): the API version, the

@@ -96,22 +96,8 @@ class CodexProvider(OAuthProvider):
             docs_url="https://developers.openai.com/codex",
         )
 
-    def url(
-        self,
-        conn: Connection,
-        endpoint: Endpoint,
-        *,
-        model: str | None = None,
-        stream: bool = False,
-    ) -> str:
-        """Only chat, at ``/responses``."""
-        if endpoint is Endpoint.CHAT:
-            return self.base_url_for(conn) + "/responses"
-        raise UpstreamError(
-            ErrorKind.BAD_REQUEST,
-            f"Codex subscriptions have no {endpoint.value} endpoint",
-            status=400,
-        )
+    #: Only chat, at ``/responses``.
+    paths = {Endpoint.CHAT: "/responses"}
 
     def headers(self, conn: Connection) -> dict[str, str]:
         """Everything but the credential (added by :meth:`authorize`)."""

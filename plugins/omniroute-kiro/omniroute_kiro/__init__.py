@@ -136,20 +136,8 @@ class KiroProvider(OAuthProvider):
     #: An expired token is an AccessDeniedException (403), not a 401.
     unauthorized_statuses = (401, 403)
 
-    def url(
-        self,
-        conn: Connection,
-        endpoint: Endpoint,
-        *,
-        model: str | None = None,
-        stream: bool = False,
-    ) -> str:
-        """Chat is ``/generateAssistantResponse``; the service has no other endpoint we use."""
-        if endpoint is not Endpoint.CHAT:
-            raise UpstreamError(
-                ErrorKind.BAD_REQUEST, f"Kiro has no {endpoint.value} endpoint", status=400
-            )
-        return self.base_url_for(conn) + CHAT_PATH
+    #: Chat is ``/generateAssistantResponse``; the service has no other endpoint we use.
+    paths = {Endpoint.CHAT: CHAT_PATH}
 
     def headers(self, conn: Connection) -> dict[str, str]:
         """The SDK headers, a fresh invocation id, and the stored access token as Bearer (the

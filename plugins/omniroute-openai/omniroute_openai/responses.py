@@ -7,13 +7,10 @@ client reach them, and Responses clients reach it without translation.
 from __future__ import annotations
 
 from omniroute import (
-    Connection,
     Endpoint,
-    ErrorKind,
     ModelInfo,
     ModelPrice,
     Provider,
-    UpstreamError,
 )
 from omniroute_openai.catalog import PRICES, PROVIDERS
 
@@ -30,25 +27,8 @@ CODEX_MODELS = [
 class OpenAIResponses(Provider):
     """OpenAI's Responses API with a Bearer key."""
 
-    def url(
-        self,
-        conn: Connection,
-        endpoint: Endpoint,
-        *,
-        model: str | None = None,
-        stream: bool = False,
-    ) -> str:
-        """``/responses`` for generation and ``/models`` for the check."""
-        base = self.base_url_for(conn)
-        if endpoint is Endpoint.CHAT:
-            return f"{base}/responses"
-        if endpoint is Endpoint.MODELS:
-            return f"{base}/models"
-        raise UpstreamError(
-            ErrorKind.BAD_REQUEST,
-            f"the Responses API has no {endpoint.value} endpoint; use the openai/ provider",
-            status=400,
-        )
+    #: ``/responses`` for generation and ``/models`` for the check.
+    paths = {Endpoint.CHAT: "/responses", Endpoint.MODELS: "/models"}
 
 
 def responses_provider() -> OpenAIResponses:
